@@ -1,0 +1,97 @@
+"""Functional Keras builders for the paper's text models, all ending in the same head.
+
+Parameters live as data in `models/<arch>.json`; a builder takes token ids [B, L] (0 = padding) and
+returns a model whose output is [B, C] scores.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+
+from .heads import build_head
+from .layers import ApplyMask, MaskedMean, PaddingMask, PoolMask
+
+ARCHS = ("ann", "cnn", "lstm", "textcnn")
+
+
+def _config_dirs(kind: str):
+    """Where the data folders live: the source tree, else the install prefix (setup.cfg data_files)."""
+    return [Path(__file__).resolve().parent.parent / kind, Path(sys.prefix) / "share" / "eqn-keras" / kind]
+
+
+def find_data_file(kind: str, name: str) -> Path:
+    for directory in _config_dirs(kind):
+        path = directory / f"{name}.json"
+        if path.is_file():
+            return path
+    looked = ", ".join(str(d) for d in _config_dirs(kind))
+    raise FileNotFoundError(f"no {kind}/{name}.json in {looked}")
+
+
+def load_arch_config(arch: str) -> dict:
+    """The arch's parameters from `models/<arch>.json`."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch '{arch}'; expected one of {', '.join(ARCHS)}")
+    return json.loads(find_data_file("models", arch).read_text(encoding="utf-8"))
+
+
+def _ann(x, mask, cfg):
+    x = keras.layers.Embedding(cfg["vocab_size"], cfg["embedding_dim"], name="embedding")(x)
+    x = MaskedMean(name="masked_mean")([x, mask])
+    for i, units in enumerate(cfg["layers"]):
+        x = keras.layers.Dense(units, activation=cfg["activation"], name=f"dense_{i}")(x)
+        x = keras.layers.Dropout(cfg["dropout"], name=f"dropout_{i}")(x)
+    return x
+
+
+def _cnn(x, mask, cfg):
+    x = keras.layers.Embedding(cfg["vocab_size"], cfg["embedding_dim"], name="embedding")(x)
+    x = ApplyMask(name="mask_embedding")([x, mask])
+    x = keras.layers.Conv1D(cfg["filters"], cfg["kernel_size"], padding="same",
+                            activation=cfg["activation"], name="conv_1")(x)
+    x = ApplyMask(name="mask_conv_1")([x, mask])
+    # Pad on the right only, so pooling windows start at the first token whatever the batch width.
+    x = keras.layers.ZeroPadding1D((0, cfg["pool_size"] - 1), name="pad_1")(x)
+    x = keras.layers.MaxPooling1D(cfg["pool_size"], padding="valid", name="pool_1")(x)
+    mask = PoolMask(cfg["pool_size"], name="pool_mask")(mask)
+    x = keras.layers.Conv1D(cfg["filters"], cfg["kernel_size"], padding="same",
+                            activation=cfg["activation"], name="conv_2")(x)
+    x = ApplyMask(name="mask_conv_2")([x, mask])
+    x = keras.layers.GlobalMaxPooling1D(name="global_max")(x)
+    return keras.layers.Dropout(cfg["dropout"], name="dropout")(x)
+
+
+def _lstm(x, mask, cfg):
+    x = keras.layers.Embedding(cfg["vocab_size"], cfg["embedding_dim"], mask_zero=True, name="embedding")(x)
+    x = keras.layers.LSTM(cfg["units"], name="lstm")(x)
+    return keras.layers.Dropout(cfg["dropout"], name="dropout")(x)
+
+
+def _textcnn(x, mask, cfg):
+    x = keras.layers.Embedding(cfg["vocab_size"], cfg["embedding_dim"], name="embedding")(x)
+    x = ApplyMask(name="mask_embedding")([x, mask])
+    branches = []
+    for k in cfg["kernel_sizes"]:
+        b = keras.layers.Conv1D(cfg["filters"], k, padding="same", activation=cfg["activation"], name=f"conv_{k}")(x)
+        # ReLU features are >= 0, so zeroing padding before max-pooling is an exact masked max.
+        b = ApplyMask(name=f"mask_conv_{k}")([b, mask])
+        branches.append(keras.layers.GlobalMaxPooling1D(name=f"max_{k}")(b))
+    x = keras.layers.Concatenate(name="concat")(branches)
+    return keras.layers.Dropout(cfg["dropout"], name="dropout")(x)
+
+
+_BODIES = {"ann": _ann, "cnn": _cnn, "lstm": _lstm, "textcnn": _textcnn}
+
+
+def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | None = None) -> keras.Model:
+    """Token ids -> arch body -> `build_head(head, C)`; returns an uncompiled functional model."""
+    cfg = config or load_arch_config(arch)
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    mask = PaddingMask(name="padding_mask")(token_ids)
+    features = _BODIES[arch](token_ids, mask, cfg)
+    scores = build_head(head, num_labels, cfg["head_units"])(features)
+    return keras.Model(token_ids, scores, name=f"{arch}_{head}")

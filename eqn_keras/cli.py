@@ -1,0 +1,116 @@
+"""The `eqn-keras` command line: train, annotate, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_data_args(p):
+    p.add_argument("--data", required=True, help="dataset name (goemotions, 3tfn, 6emotions, 3tsa, 7health) or a CSV/TSV/JSONL path")
+    p.add_argument("--data-dir", help="folder holding the named datasets (default: $EQN_DATA_DIR, else download)")
+    p.add_argument("--test-data", help="your own test file (same columns as --data)")
+    p.add_argument("--text-col", help="text column of a user file (default: text)")
+    p.add_argument("--label-col", help="label column of a user file (default: label or labels)")
+    p.add_argument("--label-sep", help="separator between several labels in one cell, e.g. ','")
+    p.add_argument("--label-names", help="label names: comma-separated, or a file with one name per line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .builders import ARCHS
+    from .heads import HEADS
+
+    parser = argparse.ArgumentParser(prog="eqn-keras", description="Expansion Quantization Network for emotion annotation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train CoEQN then EQN (or a baseline head) and write a run directory")
+    t.add_argument("--arch", required=True, choices=ARCHS)
+    _add_data_args(t)
+    t.add_argument("--head", default="eqn", choices=list(HEADS), help="eqn (default), or the single / multi baselines")
+    t.add_argument("--stages", type=int, choices=(1, 2), help="1 stops after CoEQN (default 2 for eqn)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--seq-len", type=int, default=150)
+    t.add_argument("--max-train", type=int, help="train on a seeded random subset of N texts (a quick try)")
+    t.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs")
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="run directory (default runs/<data>-<arch>-<head>-<time>)")
+    t.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+
+    a = sub.add_parser("annotate", help="add one energy column per label to a CSV/TSV/JSONL file")
+    a.add_argument("--model", required=True, help="run directory")
+    a.add_argument("--stage", help="which stage's model (default: the last one trained)")
+    a.add_argument("--input", required=True)
+    a.add_argument("--output", required=True)
+    a.add_argument("--text-col", default="text")
+    a.add_argument("--threshold", type=float, help="zero the scores below h (paper eq. 8)")
+    a.add_argument("--batch-size", type=int, default=256)
+
+    e = sub.add_parser("evaluate", help="print the paper's Tables 3-6 for a run and write them as JSON")
+    e.add_argument("run_dir")
+    e.add_argument("--stage", action="append", help="stage(s) to report (default: all)")
+    e.add_argument("--output", help="JSON file (default RUN_DIR/evaluation.json)")
+    return parser
+
+
+def cmd_train(args) -> int:
+    from .training import TrainConfig, train
+
+    cfg = TrainConfig(
+        arch=args.arch, data=args.data, data_dir=args.data_dir, test_data=args.test_data, text_col=args.text_col,
+        label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
+        stages=args.stages, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
+        max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
+        out=args.out, verbose=0 if args.quiet else 1,
+    )
+    result = train(cfg)
+    final = result["stages"][result["final_stage"]]
+    print(f"run directory: {result['run_dir']}")
+    for name, report in result["stages"].items():
+        print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {report['table3']:.4f}")
+    print(f"test {final['table3_metric']} ({result['final_stage']}): {final['table3']:.4f}")
+    return 0
+
+
+def cmd_annotate(args) -> int:
+    from .annotate import annotate_file
+
+    n = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
+                      stage=args.stage, batch_size=args.batch_size)
+    print(f"annotated {n} texts -> {args.output}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .annotate import evaluate_run
+    from .metrics import format_tables
+
+    reports = evaluate_run(args.run_dir, stages=args.stage, output=args.output)
+    for stage, report in reports.items():
+        print(f"== {stage} ==")
+        print(format_tables(report))
+    return 0
+
+
+def main(argv=None) -> int:
+    from .fileio import InputError
+
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate}[args.command]
+    try:
+        return handler(args)
+    except InputError as err:
+        print(f"eqn-keras: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""File input/output shared by every reader and writer: strict UTF-8 tables and atomic writes.
+
+Every user-facing read goes through `read_table` so that bad input always fails the same way:
+one `InputError` line naming the file, line or column and what was expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+
+class InputError(ValueError):
+    """Bad user input; the CLI prints the message as one line and exits with status 2."""
+
+
+def read_text(path) -> str:
+    """Read a whole file as strict UTF-8; name the line of the first bad byte."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise InputError(
+            f"{path}:{line}: byte 0x{data[err.start]:02x} at column {column} is not UTF-8; "
+            "expected a UTF-8 text file"
+        ) from None
+
+
+def table_format(path) -> str:
+    """'csv', 'tsv' or 'jsonl', from the file name."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv",):
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    raise InputError(f"{path}: unknown table format '{suffix}'; expected .csv, .tsv or .jsonl")
+
+
+def read_table(path, fmt: str | None = None, header: bool = True, names=None, sep: str | None = None):
+    """Read a CSV / TSV / JSONL file into a DataFrame of strings (quoted newlines allowed)."""
+    text = read_text(path)
+    fmt = fmt or table_format(path)
+    if not text.strip():
+        raise InputError(f"{path}: file is empty; expected at least one row")
+    if fmt == "jsonl":
+        rows = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{lineno}: invalid JSON ({err.msg}); expected one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append({k: _json_cell(v) for k, v in row.items()})
+        return pd.DataFrame(rows, dtype=object).fillna("")
+    sep = sep or {"csv": ",", "tsv": "\t"}[fmt]
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, header=0 if header else None, names=names, dtype=str,
+            keep_default_na=False, quoting=csv.QUOTE_MINIMAL, engine="c", skip_blank_lines=False,
+        )
+    except pd.errors.ParserError as err:
+        raise InputError(f"{path}: cannot parse as {fmt.upper()} ({err}); expected a '{sep}'-separated table") from None
+    if header:
+        frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _json_cell(value):
+    if isinstance(value, list):
+        return value
+    return "" if value is None else str(value)
+
+
+def require_column(frame, column: str, path) -> None:
+    """Fail with the columns that do exist when `column` is missing."""
+    if column not in frame.columns:
+        found = ", ".join(repr(str(c)) for c in frame.columns)
+        raise InputError(f"{path}: no column '{column}'; found columns {found}")
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", **kwargs):
+    """Open a temporary file beside `path` and rename it into place only if the block succeeds."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"{path}: directory '{directory}' does not exist")
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+        kwargs.setdefault("newline", "")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj) -> None:
+    with atomic_write(path) as handle:
+        json.dump(obj, handle, indent=2, sort_keys=False)
+        handle.write("\n")
+
+
+def write_csv(path, frame) -> None:
+    with atomic_write(path) as handle:
+        frame.to_csv(handle, index=False, lineterminator="\n")

@@ -1,0 +1,47 @@
+"""Full labels (paper eqs. 1-3 and 8): initialization, label regression and threshold annotation.
+
+Pure NumPy. A "full label" row holds one energy score per label name, between `min_value` and
+`max_value` (the paper uses 0.0 and 10.0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_VALUE = 10.0
+MIN_VALUE = 0.0
+
+
+def annotated_mask(labels, num_labels: int) -> np.ndarray:
+    """Boolean [N, C] matrix: True where a text carries that label in the human annotation."""
+    rows = np.repeat(np.arange(len(labels)), [len(row) for row in labels])
+    cols = np.fromiter((j for row in labels for j in row), dtype=np.int64, count=len(rows))
+    if len(cols) and (cols.min() < 0 or cols.max() >= num_labels):
+        bad = cols[(cols < 0) | (cols >= num_labels)][0]
+        raise ValueError(f"label id {bad} is outside 0..{num_labels - 1}")
+    mask = np.zeros((len(labels), num_labels), dtype=bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def init_full_labels(labels, num_labels: int, max_value: float = MAX_VALUE,
+                     min_value: float = MIN_VALUE) -> np.ndarray:
+    """Eq. 2: annotated labels get `max_value`, all others `min_value` (float32 [N, C])."""
+    mask = annotated_mask(labels, num_labels)
+    return np.where(mask, np.float32(max_value), np.float32(min_value)).astype(np.float32)
+
+
+def regress_labels(labels, scores, max_value: float = MAX_VALUE,
+                   min_value: float = MIN_VALUE) -> np.ndarray:
+    """Eq. 3: annotated labels go back to `max_value`; the rest keep the model's scores, clipped to range."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.ndim != 2 or scores.shape[0] != len(labels):
+        raise ValueError(f"scores must be [N={len(labels)}, C], got shape {scores.shape}")
+    mask = annotated_mask(labels, scores.shape[1])
+    return np.where(mask, np.float32(max_value), np.clip(scores, min_value, max_value)).astype(np.float32)
+
+
+def threshold_annotate(scores, threshold: float) -> np.ndarray:
+    """Eq. 8: scores at or above the threshold h are kept, the rest become 0."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return np.where(scores >= threshold, scores, np.float32(0.0))

@@ -1,0 +1,125 @@
+"""Tokenization and the `FullLabelSequence` batch generator.
+
+Texts are tokenized once by a Keras `TextVectorization` adapted on the training texts; batches are then
+sliced from the token matrix, padded only as far as their longest text (at most `seq_len`), so stage 2
+can swap in regressed targets without re-tokenizing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SEQ_LEN = 150
+
+
+def make_vectorizer(texts, vocab_size: int, seq_len: int = SEQ_LEN) -> keras.layers.TextVectorization:
+    """A TextVectorization (lower-case, strip punctuation, split on spaces) adapted on `texts`."""
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=vocab_size, output_mode="int", output_sequence_length=seq_len, name="vectorizer"
+    )
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(2048))
+    return vectorizer
+
+
+def tokenize(vectorizer, texts, batch_size: int = 4096) -> np.ndarray:
+    """Token ids [N, seq_len] (int32, 0 = padding at the end)."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, vectorizer._output_sequence_length or SEQ_LEN), dtype=np.int32)
+    chunks = [
+        np.asarray(vectorizer(tf.constant(texts[i:i + batch_size])), dtype=np.int32)
+        for i in range(0, len(texts), batch_size)
+    ]
+    return np.concatenate(chunks)
+
+
+class FullLabelSequence(keras.utils.PyDataset):
+    """Batches of (token ids, targets); each batch padded to its longest text, rounded up to `pad_multiple`.
+
+    `targets=None` yields token ids only (for predict). `with_targets` returns a sequence over the same
+    token matrix with new targets, which is how stage 2 trains on regressed labels. With `shuffle`,
+    texts are grouped into batches of similar length (random within a length bucket) and the batch order
+    is shuffled every epoch; `sort_by_length` batches shortest-first for inference.
+    """
+
+    def __init__(self, token_ids, targets=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+                 pad_multiple: int = 8, sort_by_length: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.token_ids = np.asarray(token_ids, dtype=np.int32)
+        self.lengths = (self.token_ids != 0).sum(axis=1)
+        if targets is not None:
+            targets = np.asarray(targets, dtype=np.float32)
+            if len(targets) != len(self.token_ids):
+                raise ValueError(f"{len(targets)} target rows for {len(self.token_ids)} texts")
+        self.targets = targets
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pad_multiple = max(1, int(pad_multiple))
+        self.sort_by_length = sort_by_length
+        self._rng = np.random.default_rng(seed)
+        self._kwargs = kwargs
+        self._make_batches()
+
+    @classmethod
+    def from_texts(cls, texts, vectorizer, targets=None, **kwargs) -> "FullLabelSequence":
+        return cls(tokenize(vectorizer, texts), targets, **kwargs)
+
+    def _width(self, rows) -> int:
+        longest = max(int(self.lengths[rows].max()), 1)
+        return min(self.token_ids.shape[1], math.ceil(longest / self.pad_multiple) * self.pad_multiple)
+
+    def _make_batches(self):
+        n = len(self.token_ids)
+        if self.sort_by_length:
+            order = np.argsort(self.lengths, kind="stable")
+        elif self.shuffle:
+            order = self._rng.permutation(n)
+            buckets = np.ceil(self.lengths[order] / self.pad_multiple)
+            order = order[np.argsort(buckets, kind="stable")]
+        else:
+            order = np.arange(n)
+        batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.shuffle and not self.sort_by_length:
+            batches = [batches[i] for i in self._rng.permutation(len(batches))]
+        if len(batches) > 1:
+            # Keras infers the input signature from the first few batches: leading with the widest and
+            # the narrowest batch makes it see a variable width whenever widths vary at all.
+            widths = [self._width(b) for b in batches]
+            widest = int(np.argmax(widths))
+            batches.insert(0, batches.pop(widest))
+            widths.insert(0, widths.pop(widest))
+            narrowest = 1 + int(np.argmin(widths[1:]))
+            batches.insert(1, batches.pop(narrowest))
+        self.batches = batches
+        self.order = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+
+    def with_targets(self, targets, **overrides) -> "FullLabelSequence":
+        params = dict(batch_size=self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                      pad_multiple=self.pad_multiple, sort_by_length=self.sort_by_length, **self._kwargs)
+        params.update(overrides)
+        return FullLabelSequence(self.token_ids, targets, **params)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[index]
+        x = self.token_ids[rows, :self._width(rows)]
+        if self.targets is None:
+            return (x,)
+        return x, self.targets[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle and not self.sort_by_length:
+            self._make_batches()
+
+    def restore_order(self, predictions):
+        """Put predictions made over this sequence's batches back into row order."""
+        out = np.empty_like(predictions)
+        out[self.order] = predictions
+        return out

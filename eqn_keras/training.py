@@ -1,0 +1,261 @@
+"""The two-stage EQN fit loop: CoEQN on initialized full labels, label regression, EQN on regressed labels.
+
+`train(TrainConfig(...))` writes one run directory: config.json, each stage's text-in model (.keras),
+the regressed training labels (regressed_train.csv), each stage's annotated test set, its scores and
+metrics.json. The same loop trains the conventional `single` / `multi` baselines in one stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import __version__
+from .builders import build_model, load_arch_config
+from .datasets import DatasetSplits, load_dataset
+from .fileio import InputError, atomic_write, write_csv, write_json
+from .heads import head_spec, head_targets
+from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
+from .metrics import evaluation_report
+from .sequence import SEQ_LEN, FullLabelSequence, make_vectorizer, tokenize
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on; written to the run directory as config.json."""
+
+    arch: str = "textcnn"
+    data: str = "3tfn"
+    data_dir: str | None = None
+    test_data: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    label_sep: str | None = None
+    label_names: str | list | None = None
+    head: str = "eqn"
+    stages: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    seq_len: int = SEQ_LEN
+    max_train: int | None = None
+    seed: int = 0
+    out: str | None = None
+    patience: int = 2
+    learning_rate: float | None = None
+    max_value: float = MAX_VALUE
+    min_value: float = MIN_VALUE
+    verbose: int = 1
+
+    def resolved_stages(self) -> int:
+        if self.head != "eqn":
+            if self.stages not in (None, 1):
+                raise InputError(f"--stages {self.stages}: the '{self.head}' baseline head trains in one stage; "
+                                 "label regression needs --head eqn")
+            return 1
+        if self.stages not in (None, 1, 2):
+            raise InputError(f"--stages {self.stages}: expected 1 (CoEQN) or 2 (CoEQN then EQN)")
+        return self.stages or 2
+
+
+def stage_names(head: str, stages: int) -> list:
+    """'coeqn' and 'eqn' for the EQN head, the head's own name for a baseline."""
+    return ["coeqn", "eqn"][:stages] if head == "eqn" else [head]
+
+
+def text_model(vectorizer, core: keras.Model) -> keras.Model:
+    """Raw strings in, scores out: the saved form of a stage's model."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(text, core(vectorizer(text)), name=f"{core.name}_text")
+
+
+def split_text_model(model: keras.Model):
+    """(vectorizer, core) of a model made by `text_model`."""
+    vectorizer = next(l for l in model.layers if isinstance(l, keras.layers.TextVectorization))
+    core = next(l for l in model.layers if isinstance(l, keras.Model))
+    return vectorizer, core
+
+
+def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed."""
+    seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
+    if len(token_ids) == 0:
+        return np.zeros((0, core.output_shape[-1]), dtype=np.float32)
+    return seq.restore_order(core.predict(seq, verbose=verbose).astype(np.float32))
+
+
+def scores_frame(texts, labels, scores, label_names) -> pd.DataFrame:
+    """The paper's Fig. 5-7 layout: text, label ids, one column per label name (2 decimals)."""
+    frame = pd.DataFrame({"text": list(texts), "labels": [",".join(map(str, row)) for row in labels]})
+    values = pd.DataFrame(np.round(scores, 2), columns=list(label_names))
+    return pd.concat([frame, values], axis=1)
+
+
+def save_scores(path, scores, labels, num_labels) -> None:
+    """Full-precision dev/test scores and their true labels, for `eqn-keras evaluate`."""
+    arrays = {}
+    for role in ("dev", "test"):
+        arrays[role] = scores[role]
+        arrays[f"{role}_labels"] = annotated_mask(labels[role], num_labels)
+    with atomic_write(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_scores(path):
+    """(scores, labels) per role from `save_scores`."""
+    with np.load(path) as data:
+        return {role: (data[role], [tuple(np.flatnonzero(row)) for row in data[f"{role}_labels"]])
+                for role in ("dev", "test")}
+
+
+def _git_commit():
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _subsample(split, n: int, seed: int):
+    if n is None or n >= len(split):
+        return split
+    if n < 1:
+        raise InputError(f"--max-train {n}: expected a positive number of training texts")
+    rows = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
+    return split.subset(rows)
+
+
+def _prepare_run_dir(out, cfg: TrainConfig) -> Path:
+    if out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = Path(cfg.data).stem if os.sep in cfg.data or "." in cfg.data else cfg.data
+        out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
+    run_dir = Path(out)
+    if (run_dir / CONFIG_FILE).exists():
+        raise InputError(f"{run_dir}: already holds a run ({CONFIG_FILE}); pass another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
+    return run_dir
+
+
+def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, run_dir, verbose):
+    """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best."""
+    keras.utils.set_random_seed(cfg.seed)
+    core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg)
+    lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
+    core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_spec(cfg.head).loss, jit_compile=False)
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    best = ckpt_dir / f"{name}.weights.h5"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+    ]
+    history = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    core.load_weights(str(best))
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
+    return core, hist
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run the configured stages; return the metrics dict also written to metrics.json."""
+    stages = cfg.resolved_stages()
+    spec = head_spec(cfg.head)
+    arch_cfg = load_arch_config(cfg.arch)
+    splits: DatasetSplits = load_dataset(
+        cfg.data, cfg.data_dir, test_data=cfg.test_data, text_col=cfg.text_col, label_col=cfg.label_col,
+        label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed)
+    if spec.needs_single_label and splits.multi_label:
+        raise InputError(f"--head single: dataset '{splits.name}' is multi-label; use --head multi or eqn")
+    if cfg.seq_len < 1:
+        raise InputError(f"--seq-len {cfg.seq_len}: expected a positive length")
+    train_split = _subsample(splits.train, cfg.max_train, cfg.seed)
+    for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
+        if len(split) == 0:
+            raise InputError(f"dataset '{splits.name}': the {role} split is empty")
+    run_dir = _prepare_run_dir(cfg.out, cfg)
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    C, names = splits.num_labels, splits.label_names
+    config = {
+        "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages), "arch_config": arch_cfg,
+        "dataset": {"name": splits.name, "label_names": names, "multi_label": splits.multi_label,
+                    "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
+                    "notes": splits.notes},
+        "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+    }
+    write_json(run_dir / CONFIG_FILE, config)
+
+    vectorizer = make_vectorizer(train_split.texts, arch_cfg["vocab_size"], cfg.seq_len)
+    ids = {role: tokenize(vectorizer, split.texts)
+           for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test))}
+    labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
+    full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
+    texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
+
+    results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
+               "multi_label": splits.multi_label, "stages": {}}
+    for name in stage_names(cfg.head, stages):
+        print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
+        train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
+                                      batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+        dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
+                                    batch_size=cfg.batch_size)
+        core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, cfg.verbose)
+        text_model(vectorizer, core).save(run_dir / f"{name}.keras")
+        scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
+        save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
+        write_csv(run_dir / f"test_annotated_{name}.csv", scores_frame(texts["test"], labels["test"], scores["test"], names))
+        report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
+                                   dev_scores=scores["dev"], dev_labels=labels["dev"])
+        report["history"] = history
+        results["stages"][name] = report
+        print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
+        if name == "coeqn" and stages == 2:
+            # Label regression (eq. 3): annotated labels back to max, the rest keep CoEQN's scores.
+            full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value)
+                    for role in ("train", "dev")}
+            write_csv(run_dir / "regressed_train.csv", scores_frame(texts["train"], labels["train"], full["train"], names))
+    results["final_stage"] = name
+    write_json(run_dir / METRICS_FILE, results)
+    return results
+
+
+def read_run_config(run_dir) -> dict:
+    """config.json of a run directory, or an InputError saying it is not one."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); expected the --out of 'eqn-keras train'")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_run(run_dir, stage: str | None = None):
+    """(config dict, stage name, text-in model) of a finished run; the final stage unless `stage` is given."""
+    from . import layers  # noqa: F401  (registers the custom layers for deserialization)
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    stage = stage or config["stages"][-1]
+    model_path = run_dir / f"{stage}.keras"
+    if not model_path.is_file():
+        raise InputError(f"{model_path}: no model for stage '{stage}'; stages in this run: {', '.join(config['stages'])}")
+    return config, stage, keras.saving.load_model(model_path)

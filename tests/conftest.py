@@ -1,0 +1,67 @@
+"""Shared pytest setup: make the project importable when pytest runs without an install."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+WORDS = {
+    "joy": ["happy", "glad", "great", "love", "wonderful", "smile"],
+    "anger": ["angry", "mad", "furious", "hate", "annoyed", "rage"],
+    "fear": ["scared", "afraid", "worried", "nervous", "panic", "dread"],
+}
+FILLER = ["the", "a", "today", "really", "was", "so", "i", "it", "this", "day", "and", "very"]
+
+
+def make_texts(n, seed=0, multi=False):
+    """Made-up texts whose emotion words give their labels (learnable in a few epochs)."""
+    rng = np.random.default_rng(seed)
+    names = list(WORDS)
+    rows = []
+    for _ in range(n):
+        k = 2 if multi and rng.random() < 0.3 else 1
+        labels = sorted(rng.choice(len(names), size=k, replace=False).tolist())
+        words = [str(w) for w in rng.choice(FILLER, size=rng.integers(2, 12))]
+        for j in labels:
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(WORDS[names[j]])))
+        rows.append((" ".join(words), labels))
+    return names, rows
+
+
+def write_csv(path, rows, names, sep=","):
+    import pandas as pd
+
+    pd.DataFrame({"text": [t for t, _ in rows],
+                  "label": [sep.join(names[j] for j in ls) for ls, in [(l,) for _, l in rows]]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def emotion_csv(tmp_path_factory):
+    """A single-label user CSV (text,label with label names)."""
+    names, rows = make_texts(240, seed=1)
+    return write_csv(tmp_path_factory.mktemp("data") / "emotions.csv", rows, names)
+
+
+@pytest.fixture(scope="session")
+def multi_csv(tmp_path_factory):
+    """A multi-label user CSV, labels joined by '|'."""
+    names, rows = make_texts(300, seed=2, multi=True)
+    return write_csv(tmp_path_factory.mktemp("data") / "multi.csv", rows, names, sep="|")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, emotion_csv):
+    """A finished two-stage ANN run on the single-label fixture."""
+    from eqn_keras.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "8", "--batch-size", "16", "--learning-rate", "0.005",
+                 "--seed", "3", "--out", str(out), "--quiet"]) == 0
+    return out

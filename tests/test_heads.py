@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from eqn_keras.heads import HEADS, build_head, eqn_head, head_targets
+
+
+def test_eqn_head_is_dense_then_linear():
+    head = eqn_head(28, hidden_units=64)
+    head.build((None, 10))
+    dense, scores = head.layers
+    assert dense.units == 64 and dense.activation.__name__ == "relu"
+    assert scores.units == 28 and scores.activation.__name__ == "linear"
+
+
+@pytest.mark.parametrize("kind,activation", [("eqn", "linear"), ("single", "softmax"), ("multi", "sigmoid")])
+def test_head_kinds_differ_only_in_last_activation(kind, activation):
+    head = build_head(kind, 3)
+    head.build((None, 8))
+    assert head.layers[-1].activation.__name__ == activation
+    assert [l.units for l in head.layers] == [128, 3]
+
+
+def test_losses():
+    assert HEADS["eqn"].loss == "mean_squared_error"
+    assert HEADS["single"].loss == "categorical_crossentropy"
+    assert HEADS["multi"].loss == "binary_crossentropy"
+
+
+def test_targets():
+    full = np.array([[10.0, 0.0, 3.5], [0.0, 10.0, 10.0]], dtype=np.float32)
+    np.testing.assert_array_equal(head_targets("eqn", full, 10.0), full)
+    np.testing.assert_array_equal(head_targets("multi", full, 10.0), [[1, 0, 0], [0, 1, 1]])
+
+
+def test_unknown_head():
+    with pytest.raises(ValueError, match="unknown head 'softmax'"):
+        build_head("softmax", 3)

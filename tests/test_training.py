@@ -1,0 +1,117 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from eqn_keras.annotate import Annotator
+from eqn_keras.cli import main
+from eqn_keras.training import TrainConfig, load_run, train
+
+
+def test_run_directory_holds_every_artifact(tiny_run):
+    for name in ["config.json", "metrics.json", "coeqn.keras", "eqn.keras", "regressed_train.csv",
+                 "test_annotated_coeqn.csv", "test_annotated_eqn.csv", "scores_coeqn.npz", "scores_eqn.npz"]:
+        assert (tiny_run / name).is_file(), name
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["stages"] == ["coeqn", "eqn"]
+    assert config["dataset"]["label_names"] == ["anger", "fear", "joy"]
+
+
+def test_regressed_labels_keep_annotations_at_max(tiny_run):
+    frame = pd.read_csv(tiny_run / "regressed_train.csv")
+    names = ["anger", "fear", "joy"]
+    assert list(frame.columns) == ["text", "labels", *names]
+    values = frame[names].to_numpy()
+    annotated = np.zeros_like(values, dtype=bool)
+    for i, cell in enumerate(frame["labels"].astype(str)):
+        annotated[i, [int(j) for j in cell.split(",")]] = True
+    assert (values[annotated] == 10.0).all()
+    others = values[~annotated]
+    assert ((others >= 0) & (others <= 10)).all()
+    assert (others > 0).any(), "regression should replace some zeros by CoEQN scores"
+    assert np.allclose(values, np.round(values, 2))
+
+
+def test_model_learned_something(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for stage in ("coeqn", "eqn"):
+        assert metrics["stages"][stage]["accuracy"] > 0.6  # chance is 1/3
+    assert metrics["final_stage"] == "eqn"
+
+
+def test_saved_model_takes_raw_text_and_matches_annotator(tiny_run):
+    _, stage, model = load_run(tiny_run)
+    assert stage == "eqn"
+    texts = ["i was so happy today", "furious and mad", "scared"]
+    direct = np.asarray(model(tf.constant(texts)))
+    np.testing.assert_allclose(Annotator(tiny_run).score(texts), direct, atol=1e-5)
+    assert direct[0].argmax() == 2 and direct[1].argmax() == 0 and direct[2].argmax() == 1
+
+
+def test_seeded_runs_repeat_exactly(tmp_path, emotion_csv):
+    runs = []
+    for name in ("a", "b"):
+        cfg = TrainConfig(arch="textcnn", data=str(emotion_csv), epochs=2, batch_size=16, seed=7,
+                          out=str(tmp_path / name), verbose=0)
+        runs.append(train(cfg))
+    for stage in ("coeqn", "eqn"):
+        assert runs[0]["stages"][stage]["history"] == runs[1]["stages"][stage]["history"]
+    a = (tmp_path / "a" / "regressed_train.csv").read_text()
+    assert a == (tmp_path / "b" / "regressed_train.csv").read_text()
+
+
+def test_stages_1_stops_after_coeqn(tmp_path, emotion_csv, capsys):
+    assert main(["train", "--arch", "lstm", "--data", str(emotion_csv), "--epochs", "1", "--stages", "1",
+                 "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert (tmp_path / "r" / "coeqn.keras").is_file()
+    assert not (tmp_path / "r" / "eqn.keras").exists()
+    assert not (tmp_path / "r" / "regressed_train.csv").exists()
+    assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("head", ["single", "multi"])
+def test_baseline_heads_train_in_one_stage(tmp_path, emotion_csv, head):
+    assert main(["train", "--arch", "cnn", "--data", str(emotion_csv), "--epochs", "1", "--head", head,
+                 "--out", str(tmp_path / head), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / head / "metrics.json").read_text())
+    assert list(metrics["stages"]) == [head]
+
+
+def test_multi_label_run_and_evaluate_tables(tmp_path, multi_csv, capsys):
+    out = tmp_path / "m"
+    assert main(["train", "--arch", "textcnn", "--data", str(multi_csv), "--label-sep", "|", "--epochs", "3",
+                 "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["multi_label"] and metrics["stages"]["eqn"]["table3_metric"] == "hit_rate"
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for needle in ("== coeqn ==", "== eqn ==", "2 labels", "Top2", "macro-average"):
+        assert needle in printed
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    for stage in ("coeqn", "eqn"):
+        assert evaluation[stage]["hit_rate"] == pytest.approx(metrics["stages"][stage]["hit_rate"])
+        assert evaluation[stage]["macro_f1"] == pytest.approx(metrics["stages"][stage]["macro_f1"])
+
+
+def test_single_head_refuses_multi_label_data(tmp_path, multi_csv, capsys):
+    out = tmp_path / "never"
+    code = main(["train", "--arch", "ann", "--data", str(multi_csv), "--label-sep", "|", "--head", "single",
+                 "--out", str(out)])
+    assert code == 2
+    assert "multi-label" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_baseline_refuses_two_stages(tmp_path, emotion_csv, capsys):
+    code = main(["train", "--arch", "ann", "--data", str(emotion_csv), "--head", "multi", "--stages", "2",
+                 "--out", str(tmp_path / "x")])
+    assert code == 2 and "label regression needs --head eqn" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_run_is_not_overwritten(tiny_run, emotion_csv, capsys):
+    code = main(["train", "--arch", "ann", "--data", str(emotion_csv), "--out", str(tiny_run)])
+    assert code == 2 and "already holds a run" in capsys.readouterr().err
