@@ -2,6 +2,10 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
 from .labels import init_full_labels, regress_labels, threshold_annotate  # noqa: E402
 from .heads import HEADS, build_head, eqn_head  # noqa: E402
 from .builders import ARCHS, build_model, load_arch_config  # noqa: E402

@@ -14,12 +14,25 @@ import numpy as np
 import tensorflow as tf
 
 SEQ_LEN = 150
+_PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
+# Every Unicode space, line or paragraph separator and control character: a token holding one of them
+# would be split in two when the vocabulary is saved one token per line.
+_SEPARATORS = r"[\p{Z}\p{Cc}]+"
+
+
+@keras.saving.register_keras_serializable(package="eqn_keras")
+def standardize(text):
+    """Unicode lower-case, strip ASCII punctuation, turn every kind of space or control char into ' '."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _PUNCTUATION, "")
+    return tf.strings.regex_replace(text, _SEPARATORS, " ")
 
 
 def make_vectorizer(texts, vocab_size: int, seq_len: int = SEQ_LEN) -> keras.layers.TextVectorization:
-    """A TextVectorization (lower-case, strip punctuation, split on spaces) adapted on `texts`."""
+    """A TextVectorization (see `standardize`, then split on spaces) adapted on `texts`."""
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=vocab_size, output_mode="int", output_sequence_length=seq_len, name="vectorizer"
+        max_tokens=vocab_size, standardize=standardize, output_mode="int", output_sequence_length=seq_len,
+        name="vectorizer",
     )
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(2048))
     return vectorizer

@@ -1,0 +1,116 @@
+"""SavedModels for TensorFlow Serving: raw text in, per-label energy scores out.
+
+`export_run` writes `<out>/<name>/<version>/` (TF Serving's layout) with Keras 3's `ExportArchive`:
+a `serving_default` signature (`text` -> `energy`, `top_label_id`, `top_label`, `top_score`) with the
+tokenizer inside the graph, a `token_ids` signature, the label names as an asset, and
+`assets.extra/model_card.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from . import __version__
+from .fileio import InputError
+from .training import METRICS_FILE, load_run, split_text_model
+
+LABELS_ASSET = "labels.txt"
+MODEL_CARD = "model_card.json"
+
+
+def _next_version(base: Path) -> int:
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _model_card(config, stage, run_dir, version) -> dict:
+    metrics_path = Path(run_dir) / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()).get("stages", {}).get(stage, {}) if metrics_path.is_file() else {}
+    keep = ("table3_metric", "table3", "accuracy", "hit_rate", "sample_f1", "macro_f1", "micro_f1")
+    dataset = config["dataset"]
+    return {
+        "dataset": dataset["name"], "arch": config["config"]["arch"], "head": config["config"]["head"],
+        "stage": stage, "version": version, "label_names": dataset["label_names"],
+        "multi_label": dataset["multi_label"], "seq_len": config["config"]["seq_len"],
+        "metrics": {k: metrics[k] for k in keep if k in metrics},
+        "threshold": metrics.get("threshold"),
+        "threshold_note": "tuned for macro-F1 on the dev split; scores at or above it are annotations (eq. 8)",
+        "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "run_commit": config.get("commit"),
+        "signatures": {
+            "serving_default": {"inputs": {"text": "string [batch]"},
+                                "outputs": {"energy": "float32 [batch, C]", "top_label_id": "int64 [batch]",
+                                            "top_label": "string [batch]", "top_score": "float32 [batch]"}},
+            "token_ids": {"inputs": {"token_ids": "int32 [batch, length], 0 = padding"},
+                          "outputs": {"energy": "float32 [batch, C]"}},
+        },
+        "minimum_tf_serving": "2.0 (the graph uses only core TensorFlow ops)",
+    }
+
+
+def build_export_archive(model: keras.Model, label_names, labels_file: Path) -> keras.export.ExportArchive:
+    """An ExportArchive with the text and token-id signatures of a text-in model from `text_model`."""
+    vectorizer, core = split_text_model(model)
+    names = tf.constant(list(label_names))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tf.saved_model.Asset(str(labels_file)))
+
+    def serve_text(text):
+        energy = core(vectorizer(text), training=False)
+        top = tf.argmax(energy, axis=-1)
+        return {"energy": energy, "top_label_id": top, "top_label": tf.gather(names, top),
+                "top_score": tf.reduce_max(energy, axis=-1)}
+
+    def serve_ids(token_ids):
+        return {"energy": core(token_ids, training=False)}
+
+    archive.add_endpoint("serving_default", serve_text,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    archive.add_endpoint("token_ids", serve_ids,
+                         input_signature=[tf.TensorSpec([None, None], tf.int32, name="token_ids")])
+    return archive
+
+
+def export_run(run_dir, stage: str | None = None, name: str | None = None, version: int | None = None,
+               out="saved_models") -> Path:
+    """Export a run's model to `<out>/<name>/<version>/`; nothing is left behind if anything fails."""
+    config, stage, model = load_run(run_dir, stage)
+    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config['dataset']['name']}-{config['config']['arch']}-{stage}")
+    base = Path(out) / name
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{base}: cannot create the export directory ({err.strerror})") from None
+    if version is None:
+        version = _next_version(base)
+    elif version < 1:
+        raise InputError(f"--version {version}: expected a positive integer")
+    target = base / str(version)
+    if target.exists():
+        raise InputError(f"{target}: version {version} already exists; omit --version for the next free one")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
+    except OSError as err:
+        raise InputError(f"{base}: cannot write the export ({err.strerror})") from None
+    try:
+        labels_file = staging / LABELS_ASSET
+        labels_file.write_text("\n".join(config["dataset"]["label_names"]) + "\n", encoding="utf-8")
+        export_dir = staging / "model"
+        build_export_archive(model, config["dataset"]["label_names"], labels_file).write_out(str(export_dir), verbose=False)
+        extra = export_dir / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",
+                                        encoding="utf-8")
+        (extra / LABELS_ASSET).write_text(labels_file.read_text(encoding="utf-8"), encoding="utf-8")
+        export_dir.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
