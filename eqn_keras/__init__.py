@@ -13,11 +13,12 @@ from .sequence import FullLabelSequence, make_vectorizer, tokenize  # noqa: E402
 from .datasets import DatasetSplits, TextDataset, load_dataset  # noqa: E402
 from .training import TrainConfig, load_run, train  # noqa: E402
 from .annotate import Annotator, annotate_file, evaluate_run  # noqa: E402
+from .export import export_run  # noqa: E402
 from .fileio import InputError  # noqa: E402
 
 __all__ = [
     "ARCHS", "HEADS", "Annotator", "DatasetSplits", "FullLabelSequence", "InputError", "TextDataset",
-    "TrainConfig", "annotate_file", "build_head", "build_model", "eqn_head", "evaluate_run",
+    "TrainConfig", "annotate_file", "export_run", "build_head", "build_model", "eqn_head", "evaluate_run",
     "init_full_labels", "load_arch_config", "load_dataset", "load_run", "make_vectorizer",
     "regress_labels", "threshold_annotate", "tokenize", "train",
 ]

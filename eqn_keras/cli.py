@@ -1,4 +1,4 @@
-"""The `eqn-keras` command line: train, annotate, evaluate."""
+"""The `eqn-keras` command line: train, annotate, evaluate, export."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="run directory (default runs/<data>-<arch>-<head>-<time>)")
     t.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    t.add_argument("--export", action="store_true", help="export the last stage to saved_models/ for TF Serving")
+    t.add_argument("--export-dir", default="saved_models", help="where --export writes (default saved_models)")
 
     a = sub.add_parser("annotate", help="add one energy column per label to a CSV/TSV/JSONL file")
     a.add_argument("--model", required=True, help="run directory")
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--text-col", default="text")
     a.add_argument("--threshold", type=float, help="zero the scores below h (paper eq. 8)")
     a.add_argument("--batch-size", type=int, default=256)
+
+    x = sub.add_parser("export", help="write a run's model as a TensorFlow Serving SavedModel")
+    x.add_argument("run_dir")
+    x.add_argument("--stage", help="coeqn | eqn (default: the last stage trained)")
+    x.add_argument("--name", help="model name (default <dataset>-<arch>-<stage>)")
+    x.add_argument("--version", type=int, help="version number (default: the next free one)")
+    x.add_argument("--out", default="saved_models", help="model base folder (default saved_models)")
 
     e = sub.add_parser("evaluate", help="print the paper's Tables 3-6 for a run and write them as JSON")
     e.add_argument("run_dir")
@@ -75,6 +84,18 @@ def cmd_train(args) -> int:
     for name, report in result["stages"].items():
         print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {report['table3']:.4f}")
     print(f"test {final['table3_metric']} ({result['final_stage']}): {final['table3']:.4f}")
+    if args.export:
+        from .export import export_run
+
+        print(f"exported: {export_run(result['run_dir'], out=args.export_dir)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_run
+
+    path = export_run(args.run_dir, stage=args.stage, name=args.name, version=args.version, out=args.out)
+    print(f"exported: {path}")
     return 0
 
 
@@ -102,7 +123,8 @@ def main(argv=None) -> int:
     from .fileio import InputError
 
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate}[args.command]
+    handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate,
+               "export": cmd_export}[args.command]
     try:
         return handler(args)
     except InputError as err:

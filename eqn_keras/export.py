@@ -55,18 +55,21 @@ def _model_card(config, stage, run_dir, version) -> dict:
     }
 
 
-def build_export_archive(model: keras.Model, label_names, labels_file: Path) -> keras.export.ExportArchive:
+def build_export_archive(model: keras.Model, labels_file: Path) -> keras.export.ExportArchive:
     """An ExportArchive with the text and token-id signatures of a text-in model from `text_model`."""
     vectorizer, core = split_text_model(model)
-    names = tf.constant(list(label_names))
+    # Label names come from an asset file (id = line number), so they ship in assets/ with the model.
+    names = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(str(labels_file), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                                      tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(tf.saved_model.Asset(str(labels_file)))
+    archive.track(names)
 
     def serve_text(text):
         energy = core(vectorizer(text), training=False)
         top = tf.argmax(energy, axis=-1)
-        return {"energy": energy, "top_label_id": top, "top_label": tf.gather(names, top),
+        return {"energy": energy, "top_label_id": top, "top_label": names.lookup(top),
                 "top_score": tf.reduce_max(energy, axis=-1)}
 
     def serve_ids(token_ids):
@@ -104,7 +107,7 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
         labels_file = staging / LABELS_ASSET
         labels_file.write_text("\n".join(config["dataset"]["label_names"]) + "\n", encoding="utf-8")
         export_dir = staging / "model"
-        build_export_archive(model, config["dataset"]["label_names"], labels_file).write_out(str(export_dir), verbose=False)
+        build_export_archive(model, labels_file).write_out(str(export_dir), verbose=False)
         extra = export_dir / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",

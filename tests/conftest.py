@@ -65,3 +65,16 @@ def tiny_run(tmp_path_factory, emotion_csv):
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "8", "--batch-size", "16", "--learning-rate", "0.005",
                  "--seed", "3", "--out", str(out), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def arch_runs(tmp_path_factory, emotion_csv):
+    """One quick single-stage run per arch (for export tests)."""
+    from eqn_keras.builders import ARCHS
+    from eqn_keras.cli import main
+
+    base = tmp_path_factory.mktemp("arch_runs")
+    for arch in ARCHS:
+        assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "2", "--stages", "1",
+                     "--out", str(base / arch), "--quiet"]) == 0
+    return {arch: base / arch for arch in ARCHS}

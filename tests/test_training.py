@@ -115,3 +115,12 @@ def test_baseline_refuses_two_stages(tmp_path, emotion_csv, capsys):
 def test_existing_run_is_not_overwritten(tiny_run, emotion_csv, capsys):
     code = main(["train", "--arch", "ann", "--data", str(emotion_csv), "--out", str(tiny_run)])
     assert code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+def test_saved_model_reproduces_the_runs_test_scores(tiny_run):
+    from eqn_keras.training import load_scores
+
+    frame = pd.read_csv(tiny_run / "test_annotated_eqn.csv")
+    saved = load_scores(tiny_run / "scores_eqn.npz")["test"][0]
+    np.testing.assert_allclose(Annotator(tiny_run).score(frame["text"].tolist()), saved, atol=1e-5)
+    np.testing.assert_allclose(frame[["anger", "fear", "joy"]].to_numpy(), np.round(saved, 2), atol=1e-9)

@@ -1,0 +1,116 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eqn_keras.annotate import Annotator
+from eqn_keras.builders import ARCHS
+from eqn_keras.cli import main
+from eqn_keras.export import export_run
+
+TEXTS = ["so happy and glad today", "furious!!! and MAD", "i was worried, nervous", "x"]
+
+# Runs in a fresh interpreter that imports TensorFlow only, like a model server would.
+SERVE_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+out = model.signatures["serving_default"](text=tf.constant(texts))
+ids = model.signatures["token_ids"](token_ids=tf.constant([[2, 3, 0, 0]], dtype=tf.int32))
+assert "eqn_keras" not in sys.modules and "keras_hub" not in sys.modules
+print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
+                  for k, v in out.items()} | {"ids_energy": ids["energy"].numpy().tolist()}))
+"""
+
+
+def _serve(path, texts):
+    done = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, str(path), json.dumps(texts)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_export_serves_raw_text_like_keras(arch_runs, tmp_path, arch):
+    path = export_run(arch_runs[arch], out=tmp_path / "models")
+    assert path == tmp_path / "models" / f"emotions-{arch}-coeqn" / "1"
+    served = _serve(path, TEXTS)
+    expected = Annotator(arch_runs[arch]).score(TEXTS)
+    energy = np.array(served["energy"])
+    assert energy.shape == (len(TEXTS), 3)
+    assert np.abs(energy - expected).max() < 1e-4
+    assert served["top_label_id"] == expected.argmax(axis=1).tolist()
+    assert served["top_label"] == [["anger", "fear", "joy"][i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose(served["top_score"], expected.max(axis=1), atol=1e-4)
+    assert np.array(served["ids_energy"]).shape == (1, 3)
+
+
+def test_model_card_labels_and_layout(arch_runs, tmp_path):
+    path = export_run(arch_runs["textcnn"], out=tmp_path, name="tc")
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    assert (path / "assets" / "labels.txt").read_text().split() == ["anger", "fear", "joy"]
+    card = json.loads((path / "assets.extra" / "model_card.json").read_text())
+    assert card["arch"] == "textcnn" and card["stage"] == "coeqn" and card["label_names"] == ["anger", "fear", "joy"]
+    for key in ("dataset", "metrics", "threshold", "eqn_keras", "tensorflow"):
+        assert key in card
+    assert export_run(arch_runs["textcnn"], out=tmp_path, name="tc").name == "2"
+
+
+def test_saved_model_cli_lists_signatures(arch_runs, tmp_path):
+    cli = shutil.which("saved_model_cli")
+    if cli is None:
+        pytest.skip("saved_model_cli not on PATH")
+    path = export_run(arch_runs["lstm"], out=tmp_path)
+    shown = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for needle in ("signature_def['serving_default']", "inputs['text']", "DT_STRING", "outputs['energy']",
+                   "signature_def['token_ids']"):
+        assert needle in shown.stdout
+
+
+def test_graph_pins_no_device(arch_runs, tmp_path):
+    """The model's math is free to run on a GPU: nothing names a GPU, TPU or job, and the only pinned nodes
+    are the tokenizer's string ops, which Keras places on CPU:0 (they have no GPU kernels; every server has
+    a CPU:0), and TensorFlow's own checkpoint save/restore functions."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = export_run(arch_runs["cnn"], out=tmp_path)
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0].graph_def
+    nodes = [("", n) for n in graph.node] + [(f.signature.name, n) for f in graph.library.function for n in f.node_def]
+    assert len(nodes) > 50
+    devices = {n.device for _, n in nodes}
+    # save/restore functions of lookup tables are colocated with the table (job:localhost, the local process)
+    assert all(d.endswith(("CPU:0", "CPU:*")) or d == "" for d in devices), devices
+    assert not any(("GPU" in d) or ("TPU" in d) or ("/job:" in d and "/job:localhost" not in d) for d in devices)
+    serving = [(fn, n) for fn, n in nodes if "serve_" in fn]
+    assert any(n.op == "Conv1D" or n.op == "Conv2D" for _, n in serving)
+    pinned = {n.name.split("/")[0] for _, n in serving if n.device}
+    assert pinned <= {"vectorizer", "vectorizer_1"}, pinned
+    math_ops = [n for _, n in serving if n.op in ("MatMul", "Conv2D", "Conv1D", "BiasAdd", "Relu")]
+    assert math_ops and not any(n.device for n in math_ops)
+
+
+def test_export_bad_inputs_leave_nothing(arch_runs, tmp_path, capsys):
+    no_model = tmp_path / "run"
+    shutil.copytree(arch_runs["ann"], no_model)
+    (no_model / "coeqn.keras").unlink()
+    out = tmp_path / "models"
+    assert main(["export", str(no_model), "--out", str(out)]) == 2
+    assert "no model for stage 'coeqn'" in capsys.readouterr().err
+    assert not out.exists()
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["export", str(arch_runs["ann"]), "--out", str(blocker)]) == 2
+    assert "cannot create the export directory" in capsys.readouterr().err
+
+    assert main(["export", str(arch_runs["ann"]), "--out", str(out), "--version", "3"]) == 0
+    assert main(["export", str(arch_runs["ann"]), "--out", str(out), "--version", "3"]) == 2
+    assert "version 3 already exists" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "emotions-ann-coeqn").iterdir()) == ["3"]
