@@ -15,7 +15,8 @@ import keras
 from .heads import build_head
 from .layers import ApplyMask, MaskedMean, PaddingMask, PoolMask
 
-ARCHS = ("ann", "cnn", "lstm", "textcnn")
+TOKEN_ARCHS = ("ann", "cnn", "lstm", "textcnn")  # TextVectorization-tokenized Keras models
+ARCHS = TOKEN_ARCHS + ("bert",)
 
 
 def _config_dirs(kind: str):
@@ -84,12 +85,31 @@ def _textcnn(x, mask, cfg):
     return keras.layers.Dropout(cfg["dropout"], name="dropout")(x)
 
 
+def make_tokenizer(arch: str, cfg: dict, train_texts, seq_len: int, preset: str | None = None):
+    """The layer that turns raw strings into token ids for this arch (saved inside the text-in model)."""
+    if arch == "bert":
+        from .bert import BertTokenIds, resolve_preset
+
+        return BertTokenIds.from_preset(preset or resolve_preset(cfg["preset"]), seq_len)
+    from .sequence import make_vectorizer
+
+    return make_vectorizer(train_texts, cfg["vocab_size"], seq_len)
+
+
 _BODIES = {"ann": _ann, "cnn": _cnn, "lstm": _lstm, "textcnn": _textcnn}
 
 
-def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | None = None) -> keras.Model:
-    """Token ids -> arch body -> `build_head(head, C)`; returns an uncompiled functional model."""
+def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | None = None,
+                preset: str | None = None) -> keras.Model:
+    """Token ids -> arch body -> `build_head(head, C)`; returns an uncompiled functional model.
+
+    `preset` (BERT only) is a resolved checkpoint, see `bert.resolve_preset`.
+    """
     cfg = config or load_arch_config(arch)
+    if arch == "bert":
+        from .bert import build_bert_model, resolve_preset
+
+        return build_bert_model(num_labels, head, cfg, preset or resolve_preset(cfg["preset"]))
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
     features = _BODIES[arch](token_ids, mask, cfg)

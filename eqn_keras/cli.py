@@ -33,13 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(t)
     t.add_argument("--head", default="eqn", choices=list(HEADS), help="eqn (default), or the single / multi baselines")
     t.add_argument("--stages", type=int, choices=(1, 2), help="1 stops after CoEQN (default 2 for eqn)")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--epochs", type=int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
+    t.add_argument("--batch-size", type=int, help="default: the arch's (32)")
     t.add_argument("--seq-len", type=int, default=150)
     t.add_argument("--max-train", type=int, help="train on a seeded random subset of N texts (a quick try)")
     t.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs")
     t.add_argument("--learning-rate", type=float)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--bert-preset", help="BERT checkpoint: HF or keras-hub directory, 'minilm', or a keras-hub preset name")
+    t.add_argument("--mixed-precision", choices=("bfloat16", "float16"), help="mixed precision (GPUs, TPUs)")
+    t.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
+                   help="XLA: auto = on where a GPU/TPU is visible")
+    t.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker", "tpu"),
+                   help="tf.distribute strategy; multiworker reads TF_CONFIG")
     t.add_argument("--out", help="run directory (default runs/<data>-<arch>-<head>-<time>)")
     t.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     t.add_argument("--export", action="store_true", help="export the last stage to saved_models/ for TF Serving")
@@ -61,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--version", type=int, help="version number (default: the next free one)")
     x.add_argument("--out", default="saved_models", help="model base folder (default saved_models)")
 
+    from .encoders import add_encoder_parser
+
+    add_encoder_parser(sub)
+
     e = sub.add_parser("evaluate", help="print the paper's Tables 3-6 for a run and write them as JSON")
     e.add_argument("run_dir")
     e.add_argument("--stage", action="append", help="stage(s) to report (default: all)")
@@ -76,7 +86,8 @@ def cmd_train(args) -> int:
         label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
         stages=args.stages, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
-        out=args.out, verbose=0 if args.quiet else 1,
+        out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
+        jit_compile=args.jit_compile, strategy=args.strategy, verbose=0 if args.quiet else 1,
     )
     result = train(cfg)
     final = result["stages"][result["final_stage"]]
@@ -119,12 +130,18 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_encoder(args) -> int:
+    from .encoders import cmd_encoder
+
+    return cmd_encoder(args)
+
+
 def main(argv=None) -> int:
     from .fileio import InputError
 
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate,
-               "export": cmd_export}[args.command]
+               "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:
         return handler(args)
     except InputError as err:

@@ -51,8 +51,18 @@ def _model_card(config, stage, run_dir, version) -> dict:
             "token_ids": {"inputs": {"token_ids": "int32 [batch, length], 0 = padding"},
                           "outputs": {"energy": "float32 [batch, C]"}},
         },
-        "minimum_tf_serving": "2.0 (the graph uses only core TensorFlow ops)",
+        "minimum_tf_serving": _minimum_server(config),
     }
+
+
+def _minimum_server(config) -> str:
+    if config["config"]["arch"] != "bert":
+        return "TF Serving 2.0 or newer: the graph uses only core TensorFlow ops"
+    import tensorflow_text
+
+    return (f"serving_default tokenizes with TF Text WordPiece ops: TF Serving whose TF Text is {tensorflow_text.__version__} "
+            f"or newer (exported with TensorFlow {tf.__version__}). Older servers: use the token_ids signature and "
+            "tokenize on the client with assets.extra/vocab.txt ([CLS] text [SEP], lower-cased if the checkpoint is uncased)")
 
 
 def build_export_archive(model: keras.Model, labels_file: Path) -> keras.export.ExportArchive:
@@ -113,6 +123,10 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
         (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",
                                         encoding="utf-8")
         (extra / LABELS_ASSET).write_text(labels_file.read_text(encoding="utf-8"), encoding="utf-8")
+        tokenizer, _ = split_text_model(model)
+        if hasattr(tokenizer, "vocabulary"):
+            # for clients of the token_ids signature, who tokenize themselves
+            (extra / "vocab.txt").write_text("\n".join(tokenizer.vocabulary) + "\n", encoding="utf-8")
         export_dir.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

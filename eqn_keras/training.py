@@ -12,7 +12,9 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import keras
@@ -21,13 +23,14 @@ import pandas as pd
 import tensorflow as tf
 
 from . import __version__
-from .builders import build_model, load_arch_config
+from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
+from .distribute import is_chief, make_strategy, resolve_jit, set_precision
 from .fileio import InputError, atomic_write, write_csv, write_json
 from .heads import head_spec, head_targets
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
 from .metrics import evaluation_report
-from .sequence import SEQ_LEN, FullLabelSequence, make_vectorizer, tokenize
+from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -47,8 +50,8 @@ class TrainConfig:
     label_names: str | list | None = None
     head: str = "eqn"
     stages: int | None = None
-    epochs: int = 10
-    batch_size: int = 32
+    epochs: int | None = None
+    batch_size: int | None = None
     seq_len: int = SEQ_LEN
     max_train: int | None = None
     seed: int = 0
@@ -57,6 +60,10 @@ class TrainConfig:
     learning_rate: float | None = None
     max_value: float = MAX_VALUE
     min_value: float = MIN_VALUE
+    bert_preset: str | None = None
+    mixed_precision: str | None = None
+    jit_compile: str = "auto"
+    strategy: str = "default"
     verbose: int = 1
 
     def resolved_stages(self) -> int:
@@ -75,17 +82,17 @@ def stage_names(head: str, stages: int) -> list:
     return ["coeqn", "eqn"][:stages] if head == "eqn" else [head]
 
 
-def text_model(vectorizer, core: keras.Model) -> keras.Model:
+def text_model(tokenizer, core: keras.Model) -> keras.Model:
     """Raw strings in, scores out: the saved form of a stage's model."""
     text = keras.Input(shape=(), dtype="string", name="text")
-    return keras.Model(text, core(vectorizer(text)), name=f"{core.name}_text")
+    return keras.Model(text, core(tokenizer(text)), name=f"{core.name}_text")
 
 
 def split_text_model(model: keras.Model):
-    """(vectorizer, core) of a model made by `text_model`."""
-    vectorizer = next(l for l in model.layers if isinstance(l, keras.layers.TextVectorization))
+    """(tokenizer, core) of a model made by `text_model`."""
     core = next(l for l in model.layers if isinstance(l, keras.Model))
-    return vectorizer, core
+    tokenizer = next(l for l in model.layers if not isinstance(l, (keras.layers.InputLayer, keras.Model)))
+    return tokenizer, core
 
 
 def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
@@ -154,20 +161,22 @@ def _prepare_run_dir(out, cfg: TrainConfig) -> Path:
     return run_dir
 
 
-def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, run_dir, verbose):
+def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset):
     """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best."""
     keras.utils.set_random_seed(cfg.seed)
-    core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg)
-    lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
-    core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_spec(cfg.head).loss, jit_compile=False)
-    ckpt_dir = run_dir / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
+    with strategy.scope():
+        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset)
+        lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
+        core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_spec(cfg.head).loss,
+                     jit_compile=resolve_jit(cfg.jit_compile))
+    ckpt_dir = work_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     best = ckpt_dir / f"{name}.weights.h5"
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
     ]
-    history = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    history = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
     core.load_weights(str(best))
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
@@ -179,6 +188,23 @@ def train(cfg: TrainConfig) -> dict:
     stages = cfg.resolved_stages()
     spec = head_spec(cfg.head)
     arch_cfg = load_arch_config(cfg.arch)
+    cfg = dataclasses.replace(cfg, epochs=cfg.epochs or arch_cfg.get("epochs", 10),
+                              batch_size=cfg.batch_size or arch_cfg.get("batch_size", 32))
+    preset = None
+    if cfg.arch == "bert":
+        from .bert import resolve_preset
+
+        preset = resolve_preset(cfg.bert_preset or arch_cfg["preset"])
+    strategy = make_strategy(cfg.strategy)
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        policy = set_precision(cfg.mixed_precision)
+        return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     splits: DatasetSplits = load_dataset(
         cfg.data, cfg.data_dir, test_data=cfg.test_data, text_col=cfg.text_col, label_col=cfg.label_col,
         label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed)
@@ -190,7 +216,9 @@ def train(cfg: TrainConfig) -> dict:
     for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
         if len(split) == 0:
             raise InputError(f"dataset '{splits.name}': the {role} split is empty")
-    run_dir = _prepare_run_dir(cfg.out, cfg)
+    chief = is_chief()
+    # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files.
+    run_dir = _prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -202,11 +230,12 @@ def train(cfg: TrainConfig) -> dict:
                     "notes": splits.notes},
         "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "bert_preset": preset, "dtype_policy": policy, "replicas": strategy.num_replicas_in_sync,
     }
     write_json(run_dir / CONFIG_FILE, config)
 
-    vectorizer = make_vectorizer(train_split.texts, arch_cfg["vocab_size"], cfg.seq_len)
-    ids = {role: tokenize(vectorizer, split.texts)
+    tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
+    ids = {role: tokenize(tokenizer, split.texts)
            for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test))}
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
@@ -220,8 +249,8 @@ def train(cfg: TrainConfig) -> dict:
                                       batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
         dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
                                     batch_size=cfg.batch_size)
-        core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, cfg.verbose)
-        text_model(vectorizer, core).save(run_dir / f"{name}.keras")
+        core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset)
+        text_model(tokenizer, core).save(run_dir / f"{name}.keras")
         scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
         save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
         write_csv(run_dir / f"test_annotated_{name}.csv", scores_frame(texts["test"], labels["test"], scores["test"], names))
@@ -237,6 +266,8 @@ def train(cfg: TrainConfig) -> dict:
             write_csv(run_dir / "regressed_train.csv", scores_frame(texts["train"], labels["train"], full["train"], names))
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
+    if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return results
 
 
@@ -254,6 +285,10 @@ def load_run(run_dir, stage: str | None = None):
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    if config["config"]["arch"] == "bert":
+        import keras_hub  # noqa: F401  (registers the backbone and tokenizer)
+
+        from . import bert  # noqa: F401
     stage = stage or config["stages"][-1]
     model_path = run_dir / f"{stage}.keras"
     if not model_path.is_file():

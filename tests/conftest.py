@@ -70,11 +70,28 @@ def tiny_run(tmp_path_factory, emotion_csv):
 @pytest.fixture(scope="session")
 def arch_runs(tmp_path_factory, emotion_csv):
     """One quick single-stage run per arch (for export tests)."""
-    from eqn_keras.builders import ARCHS
+    from eqn_keras.builders import TOKEN_ARCHS
     from eqn_keras.cli import main
 
     base = tmp_path_factory.mktemp("arch_runs")
-    for arch in ARCHS:
+    for arch in TOKEN_ARCHS:
         assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "2", "--stages", "1",
                      "--out", str(base / arch), "--quiet"]) == 0
-    return {arch: base / arch for arch in ARCHS}
+    return {arch: base / arch for arch in TOKEN_ARCHS}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_preset(tmp_path_factory):
+    """A keras-hub preset directory holding a random 2-layer, hidden-32 BERT and a vocabulary of the fixture words."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(1)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws} | set(FILLER))
+    vocab += ["!", ",", ".", "?"]
+    path = tmp_path_factory.mktemp("tiny_bert")
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocab), num_layers=2, num_heads=2, hidden_dim=32,
+                                             intermediate_dim=64, max_sequence_length=160)
+    backbone.save_to_preset(str(path))
+    keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True).save_to_preset(str(path))
+    return path

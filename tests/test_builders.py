@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eqn_keras.builders import ARCHS, build_model, load_arch_config
+from eqn_keras.builders import TOKEN_ARCHS, build_model, load_arch_config
 
 
 def _ids():
@@ -12,7 +12,7 @@ def _ids():
     return ids
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", TOKEN_ARCHS)
 def test_builds_and_ends_in_shared_head(arch):
     model = build_model(arch, 5)
     assert model.output_shape == (None, 5)
@@ -20,7 +20,7 @@ def test_builds_and_ends_in_shared_head(arch):
     assert model.layers[-1].layers[-1].activation.__name__ == "linear"
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", TOKEN_ARCHS)
 def test_padding_does_not_change_scores(arch):
     """A text scores the same whether padded to 150 or only to its batch's longest text."""
     model = build_model(arch, 4)
@@ -40,7 +40,7 @@ def test_paper_parameters_are_data():
     assert (lstm["vocab_size"], lstm["embedding_dim"], lstm["units"]) == (5000, 150, 128)
     assert load_arch_config("cnn")["vocab_size"] == 15000
     assert load_arch_config("ann")["layers"] == [512, 256]
-    for arch in ARCHS:
+    for arch in TOKEN_ARCHS:
         assert load_arch_config(arch)["interpretation"]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eqn_keras.annotate import Annotator
-from eqn_keras.builders import ARCHS
+from eqn_keras.builders import TOKEN_ARCHS
 from eqn_keras.cli import main
 from eqn_keras.export import export_run
 
@@ -34,7 +34,7 @@ def _serve(path, texts):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", TOKEN_ARCHS)
 def test_export_serves_raw_text_like_keras(arch_runs, tmp_path, arch):
     path = export_run(arch_runs[arch], out=tmp_path / "models")
     assert path == tmp_path / "models" / f"emotions-{arch}-coeqn" / "1"

@@ -1,0 +1,104 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eqn_keras.annotate import Annotator
+from eqn_keras.bert import resolve_preset
+from eqn_keras.cli import main
+from eqn_keras.encoders import resolve_encoder
+from eqn_keras.export import export_run
+from eqn_keras.fileio import InputError
+
+
+@pytest.fixture(scope="module")
+def bert_run(tmp_path_factory, tiny_bert_preset, emotion_csv):
+    out = tmp_path_factory.mktemp("bert") / "run"
+    assert main(["train", "--arch", "bert", "--bert-preset", str(tiny_bert_preset), "--data", str(emotion_csv),
+                 "--epochs", "8", "--learning-rate", "0.003", "--batch-size", "16", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_two_stage_bert_run(bert_run):
+    config = json.loads((bert_run / "config.json").read_text())
+    assert config["stages"] == ["coeqn", "eqn"] and config["config"]["arch"] == "bert"
+    for name in ("coeqn.keras", "eqn.keras", "regressed_train.csv", "test_annotated_eqn.csv", "metrics.json"):
+        assert (bert_run / name).is_file()
+    metrics = json.loads((bert_run / "metrics.json").read_text())
+    for stage in ("coeqn", "eqn"):
+        history = metrics["stages"][stage]["history"]
+        assert min(history["val_loss"]) < history["val_loss"][0]  # it learns
+
+
+def test_bert_saved_model_reproduces_scores(bert_run):
+    from eqn_keras.training import load_scores
+    import pandas as pd
+
+    texts = pd.read_csv(bert_run / "test_annotated_eqn.csv")["text"].tolist()
+    np.testing.assert_allclose(Annotator(bert_run).score(texts), load_scores(bert_run / "scores_eqn.npz")["test"][0],
+                               atol=1e-4)
+
+
+def test_bert_scores_do_not_depend_on_padding(bert_run):
+    annotator = Annotator(bert_run)
+    texts = ["so happy", "i was really worried and nervous about the day today and it was so very bad"]
+    together = annotator.score(texts)
+    alone = annotator.score(texts[:1])
+    np.testing.assert_allclose(together[:1], alone, atol=1e-4)
+
+
+SERVE = r"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the WordPiece ops that tensorflow_model_server links)
+m = tf.saved_model.load(sys.argv[1])
+out = m.signatures["serving_default"](text=tf.constant(json.loads(sys.argv[2])))
+assert "keras_hub" not in sys.modules and "eqn_keras" not in sys.modules
+print(json.dumps(out["energy"].numpy().tolist()))
+"""
+
+
+def test_bert_export_serves_raw_text(bert_run, tmp_path):
+    path = export_run(bert_run, out=tmp_path)
+    texts = ["so happy and glad!", "mad, furious", "unknownword scared"]
+    done = subprocess.run([sys.executable, "-c", SERVE, str(path), json.dumps(texts)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert np.abs(served - Annotator(bert_run).score(texts)).max() < 1e-4
+    card = json.loads((path / "assets.extra" / "model_card.json").read_text())
+    assert "tensorflow_text" in card["minimum_tf_serving"].lower().replace(" ", "_") or "TF Text" in card["minimum_tf_serving"]
+    vocab = (path / "assets.extra" / "vocab.txt").read_text().splitlines()
+    assert vocab[:4] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+
+
+def test_preset_resolution_errors(tmp_path):
+    with pytest.raises(InputError, match="not a BERT checkpoint"):
+        resolve_preset(str(tmp_path))
+    with pytest.raises(InputError, match="looked for a local directory"):
+        resolve_preset("no_such_bert_preset")
+    assert resolve_preset("bert_base_en") == "bert_base_en"  # keras-hub downloads it when online
+
+
+def test_hf_checkpoint_directory_is_recognised(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "vocab.txt").write_text("[PAD]\n")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert resolve_preset(str(tmp_path)) == str(tmp_path)
+
+
+@pytest.mark.integration
+def test_minilm_fine_tunes_a_few_steps(tmp_path, emotion_csv):
+    minilm = resolve_encoder("minilm")
+    if minilm is None:
+        pytest.skip("MiniLM not fetched (eqn-keras encoder get minilm)")
+    out = tmp_path / "minilm"
+    assert main(["train", "--arch", "bert", "--bert-preset", "minilm", "--data", str(emotion_csv), "--max-train", "64",
+                 "--epochs", "1", "--batch-size", "16", "--stages", "2", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["bert_preset"] == str(minilm)
+    scores = Annotator(out).score(["i am so happy"])
+    assert scores.shape == (1, 3) and np.isfinite(scores).all()
