@@ -37,17 +37,37 @@ def _check_texts(frame, text_col, path):
     texts = frame[text_col].astype(str)
     blank = np.flatnonzero(texts.str.strip().eq("").to_numpy())
     if len(blank):
-        raise InputError(f"{path}: row {blank[0] + 1}, column '{text_col}': empty text; expected non-empty text "
+        raise InputError(f"{path}: row {frame.index[blank[0]] + 1}, column '{text_col}': empty text; expected non-empty text "
                          f"({len(blank)} empty row(s))")
     return texts.tolist()
 
 
+def parse_shard(shard: str | None):
+    """'i/n' -> (i, n) with 0 <= i < n; None -> (0, 1)."""
+    if shard is None:
+        return 0, 1
+    try:
+        i, n = (int(part) for part in str(shard).split("/"))
+    except ValueError:
+        raise InputError(f"--shard {shard}: expected i/n, e.g. 0/4 for the first of four parts") from None
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"--shard {shard}: expected 0 <= i < n")
+    return i, n
+
+
 def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold: float | None = None,
-                  stage: str | None = None, batch_size: int = 256) -> int:
-    """Read a CSV/TSV/JSONL file, append one energy column per label (2 decimals), write it atomically."""
+                  stage: str | None = None, batch_size: int = 256, shard: str | None = None) -> int:
+    """Read a CSV/TSV/JSONL file, append one energy column per label (2 decimals), write it atomically.
+
+    With `shard='i/n'` only the i-th of n contiguous parts of the rows is annotated, so n machines can split
+    a corpus and their outputs concatenate back in order.
+    """
+    part, parts = parse_shard(shard)
     fmt_out = table_format(output_path)
     annotator = Annotator(run_dir, stage)
     frame = read_table(input_path)
+    if parts > 1:
+        frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
     texts = _check_texts(frame, text_col, input_path)
     clash = [n for n in annotator.label_names if n in frame.columns]
     if clash:

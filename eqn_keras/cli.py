@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--text-col", default="text")
     a.add_argument("--threshold", type=float, help="zero the scores below h (paper eq. 8)")
     a.add_argument("--batch-size", type=int, default=256)
+    a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine)")
 
     x = sub.add_parser("export", help="write a run's model as a TensorFlow Serving SavedModel")
     x.add_argument("run_dir")
@@ -114,7 +115,7 @@ def cmd_annotate(args) -> int:
     from .annotate import annotate_file
 
     n = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
-                      stage=args.stage, batch_size=args.batch_size)
+                      stage=args.stage, batch_size=args.batch_size, shard=args.shard)
     print(f"annotated {n} texts -> {args.output}")
     return 0
 

@@ -15,11 +15,13 @@ PRECISIONS = {None: "float32", "float32": "float32", "bfloat16": "mixed_bfloat16
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """`default` (one device), `mirrored` (all local GPUs or CPUs), `multiworker` (TF_CONFIG), `tpu`."""
+    """`default` (one device), `mirrored` (all local GPUs, else all logical CPUs), `multiworker` (TF_CONFIG), `tpu`."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # All local GPUs; without GPUs, every logical CPU device (one unless the process configured more).
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        return tf.distribute.MirroredStrategy(devices or [d.name for d in tf.config.list_logical_devices("CPU")])
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise InputError("--strategy multiworker: TF_CONFIG is not set; expected the cluster and this "
@@ -31,6 +33,47 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise InputError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
+
+
+def patch_multiworker_build(model: keras.Model, strategy) -> None:
+    """Work around keras-team/keras#20585: Keras 3's fit() builds a model under MultiWorkerMirroredStrategy by
+    all-reducing a data batch, which fails; build it from this worker's own share of the batch instead."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def build_from_local_batch(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], batch)
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = build_from_local_batch
+    _patch_scalar_mean_reduction()
+
+
+def _patch_scalar_mean_reduction() -> None:
+    """keras-team/keras#20585, second half: Keras 3 averages per-worker scalars (the loss) with
+    `strategy.reduce("MEAN", v, axis=0)`, which fails for rank-0 values; reduce them with axis=None."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "_eqn_patched", False):
+        return
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def mean(v):
+                rank = v.values[0].shape.rank if hasattr(v, "values") else getattr(v.shape, "rank", None)
+                return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
+
+            return tf.nest.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._eqn_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def is_chief() -> bool:

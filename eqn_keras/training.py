@@ -25,7 +25,7 @@ import tensorflow as tf
 from . import __version__
 from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
-from .distribute import is_chief, make_strategy, resolve_jit, set_precision
+from .distribute import is_chief, make_strategy, patch_multiworker_build, resolve_jit, set_precision
 from .fileio import InputError, atomic_write, write_csv, write_json
 from .heads import head_spec, head_targets
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
@@ -169,6 +169,7 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
         lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
         core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_spec(cfg.head).loss,
                      jit_compile=resolve_jit(cfg.jit_compile))
+    patch_multiworker_build(core, strategy)
     ckpt_dir = work_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     best = ckpt_dir / f"{name}.weights.h5"
@@ -177,6 +178,10 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
     ]
     history = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
+    if strategy is not tf.distribute.get_strategy():
+        # Score with a local copy: every worker then holds complete scores for label regression.
+        keras.utils.set_random_seed(cfg.seed)
+        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset)
     core.load_weights(str(best))
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1

@@ -84,3 +84,26 @@ def test_train_bad_inputs_exit_2_without_output(tmp_path, capsys, emotion_csv):
         assert main(["train", "--arch", "ann", "--out", str(out), *extra]) == 2
         assert needle in _one_error_line(capsys)
         assert not out.exists()
+
+
+def test_annotate_shards_concatenate_to_the_whole(tiny_run, tmp_path):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f"happy text number {i}" for i in range(10)]}).to_csv(src, index=False)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "all.csv")]) == 0
+    parts = []
+    for i in range(3):
+        out = tmp_path / f"part{i}.csv"
+        assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(out),
+                     "--shard", f"{i}/3"]) == 0
+        parts.append(pd.read_csv(out))
+    assert [len(p) for p in parts] == [3, 3, 4]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), pd.read_csv(tmp_path / "all.csv"))
+
+
+@pytest.mark.parametrize("shard", ["3/3", "a/b", "1"])
+def test_annotate_bad_shard(tiny_run, tmp_path, capsys, shard):
+    src = tmp_path / "in.csv"
+    src.write_text("text\nhi\n")
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "o.csv"),
+                 "--shard", shard]) == 2
+    assert "--shard" in _one_error_line(capsys)

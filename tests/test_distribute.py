@@ -1,0 +1,104 @@
+"""tf.distribute: MirroredStrategy over two logical CPUs and MultiWorkerMirroredStrategy over two processes."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from eqn_keras.distribute import is_chief, make_strategy, resolve_jit
+from eqn_keras.fileio import InputError
+
+RUN_FILES = ["config.json", "metrics.json", "coeqn.keras", "eqn.keras", "regressed_train.csv",
+             "test_annotated_coeqn.csv", "test_annotated_eqn.csv"]
+
+MIRRORED = r"""
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from eqn_keras.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _train_args(data, out):
+    return ["train", "--arch", "textcnn", "--data", str(data), "--epochs", "2", "--batch-size", "16",
+            "--out", str(out), "--quiet"]
+
+
+def test_mirrored_over_two_logical_cpus(tmp_path, emotion_csv):
+    out = tmp_path / "mirrored"
+    done = subprocess.run([sys.executable, "-c", MIRRORED, *_train_args(emotion_csv, out), "--strategy", "mirrored"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert json.loads((out / "config.json").read_text())["replicas"] == 2
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_two_processes(tmp_path, emotion_csv):
+    out = tmp_path / "multiworker"
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                      "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-m", "eqn_keras.cli", *_train_args(emotion_csv, out),
+                                       "--strategy", "multiworker"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=600)
+            assert proc.returncode == 0, stderr[-3000:]
+            outputs.append(stdout)
+    finally:
+        for proc in procs:
+            proc.kill()
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["replicas"] == 2 and config["config"]["strategy"] == "multiworker"
+    # both workers trained the same synchronised model
+    lines = [[l for l in o.splitlines() if "test accuracy" in l] for o in outputs]
+    assert lines[0] and lines[0] == lines[1]
+
+
+def test_multiworker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(InputError, match="TF_CONFIG is not set"):
+        make_strategy("multiworker")
+    with pytest.raises(InputError, match="expected one of"):
+        make_strategy("parameter_server")
+
+
+@pytest.mark.parametrize("config,chief", [
+    (None, True),
+    ({"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["c"], "worker": ["a"]}, "task": {"type": "worker", "index": 0}}, False),
+    ({"cluster": {"chief": ["c"], "worker": ["a"]}, "task": {"type": "chief", "index": 0}}, True),
+])
+def test_is_chief(monkeypatch, config, chief):
+    if config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    assert is_chief() is chief
+
+
+def test_jit_auto_is_off_without_accelerators():
+    assert resolve_jit("auto") is False and resolve_jit("on") is True and resolve_jit("off") is False
