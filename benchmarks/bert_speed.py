@@ -1,0 +1,604 @@
+"""BERT speed benchmark: annotation and training throughput of padded-to-128 vs sorted, dynamically padded batches.
+
+Every configuration runs in its own subprocess (so its peak RSS is its own), on the same tokenized data and
+the same weights (the checkpoint's pretrained backbone + a freshly initialised EQN head, seeded):
+
+- annotate the GoEmotions test split (5,427 texts; `--max-test` limits it), one warm-up pass then the median
+  of `--predict-repeats` timed passes:
+  * baseline - the paper authors' recipe stand-in: every text padded to 128 tokens, batches of 16,
+               `model.predict`, fp32, XLA off;
+  * ours     - `eqn_keras.training.predict_scores`: shortest-first batches of `--batch-size` (64), each padded
+               to its longest text rounded up to 8;
+  both give the same scores (the largest difference is reported).
+- train on 3tfn training texts (`--max-train`, 1024): one warm-up epoch, then one timed epoch (batch 32,
+  Adam 5e-5, MSE on full labels from `init_full_labels`), each on a fresh model:
+  * fixed    - `FullLabelSequence(pad_multiple=128)` over ids tokenized at 128: every batch 128 wide;
+  * dynamic  - `FullLabelSequence` default: length-bucketed shuffle, batches padded to their longest text
+               rounded up to 8.
+- variants of `ours` and `dynamic`: XLA off / on (`compile(jit_compile=...)`) x precision float32 /
+  mixed_bfloat16 (and mixed_float16 where a GPU is visible). A variant that fails is reported as
+  "failed: <one line>" in its cell.
+
+The parent process measures the fp32 matmul rate (`benchmarks/speed.py`'s `measure_matmul`) before and after,
+and reports achieved FLOP/s as a fraction of the better measurement, with analytic BERT FLOPs:
+
+    forward FLOPs of one text padded to L = L x (2 x P_layers + 4 x n_layers x L x d) + 2 x (P_pooler + P_head)
+
+(P_layers: parameters of the transformer layers, i.e. every non-embedding parameter applied per token;
+4 x L x d per token per layer: the Q.K^T and attention.V products; the pooler and head run once per text;
+embedding look-ups, softmax, layer norms and the optimizer update are not counted; training = 3 x forward),
+averaged over the batches actually computed (FLOPs are quadratic in L, so per batch width, not at the mean).
+
+    python benchmarks/bert_speed.py                                  # MiniLM, all of GoEmotions test, 1024 3tfn texts
+    python benchmarks/bert_speed.py --max-test 1500 --max-train 256 --out /tmp/bert_speed
+    python benchmarks/bert_speed.py --quick --out /tmp/bert_speed    # tiny random BERT, made-up texts (CI)
+
+Writes `<out>.md` and `<out>.json` (default benchmarks/results/bert_speed.*), each atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.speed import (  # noqa: E402
+    cpu_model, fmt_flops, fmt_rate, git_commit, loadavg, measure_matmul, pct, peak_rss_mb, synthetic_texts,
+)
+
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bert_speed"
+SEQ_LEN = 128              # the baseline's padded length; every text is tokenized (and truncated) at it
+BASELINE_BATCH = 16        # the baseline's annotation batch size
+PAD_MULTIPLE = 8           # FullLabelSequence's default rounding of dynamic widths
+PRECISIONS = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}  # -> set_precision flag
+SHORT = {"float32": "fp32", "mixed_bfloat16": "bf16", "mixed_float16": "fp16"}
+QUICK = {"max_train": 96, "max_test": 160, "matmul_n": 512}
+SYNTHETIC = "synthetic"
+
+
+@dataclasses.dataclass
+class Config:
+    """One measured configuration: a task (annotate / train), a method, a precision policy and XLA on or off."""
+
+    task: str       # "annotate" or "train"
+    method: str     # annotate: "baseline" | "ours"; train: "fixed" | "dynamic"
+    precision: str  # a Keras dtype policy name (PRECISIONS)
+    xla: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}-{self.method}-{SHORT[self.precision]}" + ("-xla" if self.xla else "")
+
+    @property
+    def label(self) -> str:
+        what = {"baseline": "baseline: pad 128, batch 16, model.predict", "ours": "ours: predict_scores",
+                "fixed": "fixed: pad 128", "dynamic": "dynamic padding"}[self.method]
+        return f"{what}, {self.precision}, XLA {'on' if self.xla else 'off'}"
+
+
+def plan(precisions, xla_modes) -> list:
+    """Baselines first (fp32, XLA off), then ours / dynamic for every precision x XLA setting asked for."""
+    configs = [Config("annotate", "baseline", "float32", False)]
+    configs += [Config("annotate", "ours", p, x) for p in precisions for x in xla_modes]
+    configs += [Config("train", "fixed", "float32", False)]
+    configs += [Config("train", "dynamic", p, x) for p in precisions for x in xla_modes]
+    return configs
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs
+
+
+def bert_shape(model) -> dict:
+    """Parameter counts and sizes the FLOP formula needs, read off the built model."""
+    import keras_hub
+
+    backbone = next(l for l in model.layers if isinstance(l, keras_hub.models.BertBackbone))
+    head = next(l for l in model.layers if l.name.endswith("_head"))
+    return {"hidden_dim": int(backbone.hidden_dim), "num_layers": int(backbone.num_layers),
+            "params_layers": int(sum(l.count_params() for l in backbone.transformer_layers)),
+            "params_pooler": int(backbone.pooled_dense.count_params()), "params_head": int(head.count_params()),
+            "params_total": int(model.count_params())}
+
+
+def forward_flops(shape: dict, width: float) -> float:
+    """Forward FLOPs of one text padded to `width` tokens (formula in the module docstring)."""
+    per_token = 2.0 * shape["params_layers"] + 4.0 * shape["num_layers"] * width * shape["hidden_dim"]
+    return width * per_token + 2.0 * (shape["params_pooler"] + shape["params_head"])
+
+
+def batch_stats(shape: dict, batches) -> dict:
+    """Mean padded width and mean forward FLOPs per text over [(rows, width)] batches."""
+    rows = np.array([r for r, _ in batches], dtype=np.float64)
+    widths = np.array([w for _, w in batches], dtype=np.float64)
+    flops = np.array([forward_flops(shape, w) for w in widths])
+    return {"avg_padded_width": float((rows * widths).sum() / rows.sum()),
+            "flops_forward_per_text": float((rows * flops).sum() / rows.sum())}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data (prepared once by the parent, shared by every configuration through .npy files)
+
+
+def make_tiny_preset(path: Path, texts, seed: int) -> None:
+    """A random 2-layer, hidden-32 BERT preset whose WordPiece vocabulary holds every word of `texts`."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(seed)
+    words = sorted({w for t in texts for w in t.lower().split()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + ["!", ",", ".", "?"]
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocab), num_layers=2, num_heads=2, hidden_dim=32,
+                                             intermediate_dim=64, max_sequence_length=160)
+    backbone.save_to_preset(str(path))
+    keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True).save_to_preset(str(path))
+
+
+def prepare_data(args, work: Path) -> dict:
+    """Load, subsample and tokenize both data sets once; write the arrays the children read."""
+    from eqn_keras.bert import BertTokenIds, resolve_preset
+    from eqn_keras.heads import head_targets
+    from eqn_keras.labels import MAX_VALUE, init_full_labels
+    from eqn_keras.sequence import tokenize
+
+    if args.quick:
+        texts, labels = synthetic_texts(args.max_train + args.max_test, args.seed)
+        train_texts, train_labels = texts[:args.max_train], labels[:args.max_train]
+        test_texts = texts[args.max_train:]
+        annotate_name = train_name = SYNTHETIC
+        annotate_labels = train_num_labels = 3
+        preset = work / "tiny_bert"
+        make_tiny_preset(preset, texts, args.seed)
+        preset, notes = str(preset), {"made_up": True, "preset": "tiny random BERT (2 layers, hidden 32)"}
+    else:
+        from eqn_keras.datasets import load_dataset
+        from eqn_keras.training import _subsample
+
+        test_splits = load_dataset(args.annotate_data, args.data_dir, seed=args.seed)
+        test = _subsample(test_splits.test, args.max_test, args.seed)
+        train_splits = load_dataset(args.train_data, args.data_dir, seed=args.seed)
+        train = _subsample(train_splits.train, args.max_train, args.seed)
+        test_texts, train_texts, train_labels = list(test.texts), list(train.texts), list(train.labels)
+        annotate_name, annotate_labels = test_splits.name, test_splits.num_labels
+        train_name, train_num_labels = train_splits.name, train_splits.num_labels
+        preset = resolve_preset(args.bert_preset)
+        notes = {"rows": {"annotate_test": len(test_splits.test), "train_train": len(train_splits.train)}}
+
+    tokenizer = BertTokenIds.from_preset(preset, SEQ_LEN)
+    t0 = time.perf_counter()
+    ids_test = tokenize(tokenizer, test_texts)
+    ids_train = tokenize(tokenizer, train_texts)
+    tokenize_s = time.perf_counter() - t0
+    y_train = head_targets("eqn", init_full_labels(train_labels, train_num_labels), MAX_VALUE)
+    np.save(work / "ids_test.npy", ids_test)
+    np.save(work / "ids_train.npy", ids_train)
+    np.save(work / "y_train.npy", y_train)
+    len_test, len_train = (ids_test != 0).sum(axis=1), (ids_train != 0).sum(axis=1)
+    data = {"preset": preset, "bert_preset_arg": args.bert_preset if not args.quick else "tiny (quick)",
+            "annotate_data": annotate_name, "annotate_num_labels": annotate_labels, "n_test": len(ids_test),
+            "train_data": train_name, "train_num_labels": train_num_labels, "n_train": len(ids_train),
+            "avg_tokens_test": float(len_test.mean()), "avg_tokens_train": float(len_train.mean()),
+            "truncated_test": int((len_test >= SEQ_LEN).sum()), "truncated_train": int((len_train >= SEQ_LEN).sum()),
+            "tokenize_s": tokenize_s, "tokenize_texts_per_s": (len(ids_test) + len(ids_train)) / tokenize_s,
+            "notes": notes}
+    (work / "data.json").write_text(json.dumps(data))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# One configuration (runs in its own subprocess)
+
+
+def gpu_memory_growth() -> None:
+    """Let every process take GPU memory as it needs it, so the parent does not starve the children."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            pass
+
+
+def run_config(cfg: Config, args, work: Path) -> dict:
+    import keras
+    import tensorflow as tf
+
+    gpu_memory_growth()
+    from eqn_keras.builders import build_model, load_arch_config
+    from eqn_keras.distribute import set_precision
+    from eqn_keras.heads import head_spec
+    from eqn_keras.sequence import FullLabelSequence
+    from eqn_keras.training import predict_scores
+
+    if args.determinism:
+        tf.config.experimental.enable_op_determinism()  # as `eqn_keras.training.train` does
+    rss = {"after_import": peak_rss_mb()}
+    data = json.loads((work / "data.json").read_text())
+    arch_cfg = load_arch_config("bert")
+    policy = set_precision(PRECISIONS[cfg.precision])
+    num_labels = data["annotate_num_labels"] if cfg.task == "annotate" else data["train_num_labels"]
+    keras.utils.set_random_seed(args.seed)
+    model = build_model("bert", num_labels, "eqn", arch_cfg, preset=data["preset"])
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=head_spec("eqn").loss, jit_compile=cfg.xla)
+    shape = bert_shape(model)
+    rss["after_build"] = peak_rss_mb()
+    result = {**dataclasses.asdict(cfg), "name": cfg.name, "label": cfg.label, "dtype_policy": policy,
+              "bert": shape}
+
+    if cfg.task == "annotate":
+        ids = np.load(work / "ids_test.npy")
+        n = len(ids)
+        if cfg.method == "baseline":
+            batch_size = BASELINE_BATCH
+            run = lambda: model.predict(ids, batch_size=batch_size, verbose=0)  # noqa: E731
+            batches = [(len(ids[i:i + batch_size]), SEQ_LEN) for i in range(0, n, batch_size)]
+        else:
+            batch_size = args.batch_size
+            run = lambda: predict_scores(model, ids, batch_size=batch_size)  # noqa: E731
+            seq = FullLabelSequence(ids, batch_size=batch_size, sort_by_length=True)
+            batches = [(len(b), seq._width(b)) for b in seq.batches]
+        t0 = time.perf_counter()
+        scores = np.asarray(run(), dtype=np.float32)  # warm-up: traces (and with XLA compiles) every shape
+        warmup_s = time.perf_counter() - t0
+        seconds = []
+        for _ in range(args.predict_repeats):
+            t0 = time.perf_counter()
+            run()
+            seconds.append(time.perf_counter() - t0)
+        np.save(work / f"{cfg.name}.scores.npy", scores)
+        rates = [n / s for s in seconds]
+        result.update(n=n, batch_size=batch_size, warmup_s=warmup_s, seconds=seconds, texts_per_s_all=rates,
+                      texts_per_s=float(np.median(rates)), finite=bool(np.isfinite(scores).all()),
+                      **batch_stats(shape, batches))
+    else:
+        ids = np.load(work / "ids_train.npy")
+        y = np.load(work / "y_train.npy")
+        n = len(ids)
+
+        class CountingSequence(FullLabelSequence):
+            """Records the (rows, width) of every batch served, per epoch."""
+
+            def __init__(self, *a, **kw):
+                super().__init__(*a, **kw)
+                self.served, self.per_epoch = [], []
+
+            def __getitem__(self, index):
+                batch = super().__getitem__(index)
+                self.served.append(batch[0].shape)
+                return batch
+
+            def on_epoch_end(self):
+                self.per_epoch.append(self.served)
+                self.served = []
+                super().on_epoch_end()
+
+        class EpochTimer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self._t0)
+
+        seq = CountingSequence(ids, y, batch_size=args.train_batch_size, shuffle=True, seed=args.seed,
+                               pad_multiple=SEQ_LEN if cfg.method == "fixed" else PAD_MULTIPLE)
+        timer = EpochTimer()
+        history = model.fit(seq, epochs=2, verbose=0, callbacks=[timer])  # 1 warm-up epoch + 1 timed
+        # Keras may read the first batches for the input signature before epoch 1 (an extra leading entry);
+        # the last entry is the timed epoch.
+        timed = seq.per_epoch[-1] if seq.per_epoch else []
+        if len(seq.per_epoch) < 2 or sum(rows for rows, _ in timed) != n:
+            raise AssertionError(f"served {[len(e) for e in seq.per_epoch]} batches per epoch, not {n} texts per epoch")
+        stats = batch_stats(shape, timed)
+        loss = [float(v) for v in history.history["loss"]]
+        result.update(n=n, batch_size=args.train_batch_size, warmup_s=timer.seconds[0], seconds=timer.seconds[1:],
+                      texts_per_s=n / timer.seconds[1], loss=loss, finite=bool(np.isfinite(loss).all()),
+                      avg_padded_width=stats["avg_padded_width"],
+                      flops_forward_per_text=stats["flops_forward_per_text"],
+                      flops_train_per_text=3.0 * stats["flops_forward_per_text"])
+    rss["after_run"] = peak_rss_mb()
+    result["rss_mb_snapshots"] = rss
+    result["peak_rss_mb"] = peak_rss_mb()
+    if tf.config.list_physical_devices("GPU"):
+        try:
+            result["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
+        except (ValueError, RuntimeError):
+            pass
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    lines = [l.strip() for l in str(text).strip().splitlines() if l.strip()]
+    return (lines[0] if lines else "unknown error")[:limit]
+
+
+def row_notes(row: dict, baseline: dict | None, peak_gflops: float) -> str:
+    notes = [f"width {row['avg_padded_width']:.1f}",
+             f"{pct(row['fraction_of_peak'])} of peak ({fmt_flops(row['achieved_flops'])}FLOP/s)",
+             f"warm-up {row['warmup_s']:.1f} s"]
+    if row["task"] == "annotate" and row["name"] != (baseline or {}).get("name") and "max_abs_score_diff" in row:
+        notes.append(f"max abs score diff vs baseline {row['max_abs_score_diff']:.2g}")
+    if row["task"] == "train":
+        notes.append(f"loss {row['loss'][0]:.3g} -> {row['loss'][-1]:.3g}")
+    if not row.get("finite", True):
+        notes.append("NON-FINITE outputs")
+    if "gpu_peak_mb" in row:
+        notes.append(f"GPU peak {row['gpu_peak_mb']:.0f} MB")
+    return "; ".join(notes)
+
+
+def render_table(rows: list, task: str, peak_gflops: float) -> list:
+    unit = "texts/s"
+    lines = [f"| config | {unit} | ratio to baseline | peak RSS MB | notes |", "|---|---|---|---|---|"]
+    mine = [r for r in rows if r["task"] == task]
+    baseline = mine[0] if mine and "error" not in mine[0] else None
+    for row in mine:
+        if "error" in row:
+            lines.append(f"| {row['label']} | failed: {row['error'].replace('|', '/')} |  |  |  |")
+            continue
+        ratio = f"{row['texts_per_s'] / baseline['texts_per_s']:.2f}" if baseline else "n/a"
+        lines.append(f"| {row['label']} | {fmt_rate(row['texts_per_s'])} | {ratio} | {row['peak_rss_mb']:.0f} "
+                     f"| {row_notes(row, baseline, peak_gflops)} |")
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    d, m, peak = report["data"], report["machine"], report["matmul_peak_gflops"]
+    gpu = ", ".join(report["gpus"]) if report["gpus"] else "none (CPU only)"
+    lines = [
+        "# BERT speed: padded-to-128 vs sorted, dynamically padded batches", "",
+        "Written by `benchmarks/bert_speed.py`; every number below was measured by that run.", "",
+        f"- Command: `{report['command']}`",
+        f"- Commit: {report['commit']}; TensorFlow {report['versions']['tensorflow']}, Keras {report['versions']['keras']}, "
+        f"keras-hub {report['versions']['keras_hub']}, Python {report['versions']['python']}; {report['date']}",
+        f"- Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['cpu_model']}; GPU visible to TensorFlow: {gpu}; "
+        f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}",
+        f"- Model: BERT `{d['bert_preset_arg']}` ({report['bert']['num_layers']} layers, hidden {report['bert']['hidden_dim']}, "
+        f"{report['bert']['params_total']:,} parameters with the EQN head) + a seeded fresh EQN head; "
+        f"texts tokenized once at {SEQ_LEN} tokens ({d['tokenize_texts_per_s']:,.0f} texts/s).",
+        f"- Annotation: {d['annotate_data']} test, {d['n_test']} texts, average {d['avg_tokens_test']:.1f} tokens "
+        f"({d['truncated_test']} at {SEQ_LEN}); 1 warm-up pass then median of {report['predict_repeats']} timed; "
+        f"ours = predict_scores, batch {report['batch_size']}.",
+        f"- Training: {d['train_data']} train, {d['n_train']} texts, average {d['avg_tokens_train']:.1f} tokens; "
+        f"batch {report['train_batch_size']}, Adam {report['learning_rate']:g}, MSE on init_full_labels; 1 warm-up "
+        f"epoch then 1 timed; op determinism {'on' if report['determinism'] else 'off'}.",
+        f"- Matmul peak (fp32, {report['matmul'][0]['n']}x{report['matmul'][0]['n']}, best of several): "
+        + ", ".join(f"TF {x['tf_gflops_best']:.1f} / numpy {x['numpy_gflops_best']:.1f} GFLOP/s ({x['when']})"
+                    for x in report["matmul"])
+        + f"; fractions below use {peak:.1f} GFLOP/s (the fp32 rate also for the mixed-precision rows).",
+        "", "## Annotation", "",
+    ]
+    lines += render_table(report["configs"], "annotate", peak)
+    lines += ["", "## Training", ""]
+    lines += render_table(report["configs"], "train", peak)
+    lines += [
+        "",
+        "How the numbers are made:", "",
+        "- Each row is its own subprocess; peak RSS is that process's `ru_maxrss` (TensorFlow + keras-hub import, "
+        "model build, warm-up and timed runs). Ratios compare with the first row of the same table.",
+        "- Width = mean padded width of the batches actually computed (128 for the baseline and fixed rows).",
+        "- Forward FLOPs of one text padded to L tokens = L x (2 x P_layers + 4 x n_layers x L x d) + "
+        "2 x (P_pooler + P_head), with P_layers the transformer layers' parameters "
+        f"({report['bert']['params_layers']:,}), d the hidden size, the 4·L·d per token per layer for Q·Kᵀ and "
+        "attention·V; averaged per batch width over the batches computed; embeddings, softmax, layer norms and "
+        "the optimizer update are not counted. Training = 3 x forward. Fraction of peak = FLOPs per text x "
+        "texts/s / the fp32 matmul peak above.",
+        "- Score difference: largest |score| difference against the baseline's scores on the same texts and "
+        "weights; in fp32 it must be round-off only (padding is masked). Mixed-precision rows differ by bf16/fp16 "
+        "rounding.",
+        "- XLA compiles one program per distinct batch shape; the warm-up pass / epoch absorbs those "
+        "compilations (its time is in the notes), but a timed training epoch can still meet a new shape.",
+        "- Throughput is measured on a possibly shared machine; the load averages above say how busy it was.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, report: dict) -> None:
+    from eqn_keras.fileio import atomic_write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out.with_name(out.name + ".json")) as handle:
+        json.dump(report, handle, indent=2)
+        handle.write("\n")
+    with atomic_write(out.with_name(out.name + ".md")) as handle:
+        handle.write(render_markdown(report))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bert-preset", default="minilm",
+                   help="BERT checkpoint (see eqn_keras.bert.resolve_preset; default minilm)")
+    p.add_argument("--annotate-data", default="goemotions", help="data set whose test split is annotated")
+    p.add_argument("--train-data", default="3tfn", help="data set whose training split is trained on")
+    p.add_argument("--data-dir", default=None, help="folder of named datasets (default $EQN_DATA_DIR)")
+    p.add_argument("--max-test", type=int, help="test texts to annotate (default all; 160 with --quick)")
+    p.add_argument("--max-train", type=int, help="training texts (default 1024; 96 with --quick)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size of ours (predict_scores)")
+    p.add_argument("--train-batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--predict-repeats", type=int, default=1, help="timed annotation passes after the warm-up")
+    p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS),
+                   help="precision variants (default float32 mixed_bfloat16, + mixed_float16 where a GPU is visible)")
+    p.add_argument("--xla", nargs="+", choices=["off", "on"], default=["off", "on"], help="XLA variants")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-determinism", dest="determinism", action="store_false",
+                   help="do not enable TF op determinism (eqn-keras train enables it)")
+    p.add_argument("--quick", action="store_true", help="tiny random BERT on made-up texts (CI)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="output stem: writes <out>.md and <out>.json")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per configuration subprocess")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.max_train is None:
+        args.max_train = QUICK["max_train"] if args.quick else 1024
+    if args.max_test is None and args.quick:
+        args.max_test = QUICK["max_test"]
+    for name in ("max_train", "batch_size", "train_batch_size", "predict_repeats"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_test is not None and args.max_test < 1:
+        p.error("--max-test must be at least 1")
+    return args
+
+
+def child_main(args) -> int:
+    work = Path(args.work)
+    cfg = Config(**json.loads((work / "plan.json").read_text())[args.child])
+    path = work / f"{cfg.name}.json"
+    try:
+        result = run_config(cfg, args, work)
+    except Exception as err:  # reported in the config's cell; the other configurations still run
+        import traceback
+
+        traceback.print_exc()
+        path.write_text(json.dumps({"error": f"{type(err).__name__}: {one_line(err)}"}))
+        return 1
+    path.write_text(json.dumps(result))
+    return 0
+
+
+def child_argv(args, name: str, work: Path) -> list:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--work", str(work),
+            "--batch-size", str(args.batch_size), "--train-batch-size", str(args.train_batch_size),
+            "--learning-rate", repr(args.learning_rate), "--predict-repeats", str(args.predict_repeats),
+            "--seed", str(args.seed)]
+    if not args.determinism:
+        argv.append("--no-determinism")
+    return argv
+
+
+def gpu_names() -> list:
+    import tensorflow as tf
+
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+        except (ValueError, RuntimeError):
+            names.append(gpu.name)
+    return names
+
+
+def run_child(args, cfg: Config, work: Path, env: dict) -> dict:
+    path = work / f"{cfg.name}.json"
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(child_argv(args, cfg.name, work), env=env, cwd=ROOT, timeout=args.timeout,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log, rc = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+        log, rc = out + f"\ntimed out after {args.timeout:.0f} s", None
+    row = json.loads(path.read_text()) if path.is_file() else {}
+    if rc != 0 or "error" in row or not row:
+        tail = "\n".join(log.strip().splitlines()[-15:])
+        print(f"[bert_speed] {cfg.name} failed:\n{tail}", file=sys.stderr, flush=True)
+        error = row.get("error") or (tail.splitlines() or ["unknown error"])[-1][:200]
+        if rc not in (0, 1, None):
+            error += f" (exit status {rc})"
+        row = {"error": error}
+    row.update(dataclasses.asdict(cfg), name=cfg.name, label=cfg.label, wall_s=time.perf_counter() - t0)
+    return row
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
+
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    gpu_memory_growth()
+    gpus = gpu_names()
+    precisions = args.precisions or (["float32", "mixed_bfloat16"] + (["mixed_float16"] if gpus else []))
+    xla_modes = [mode == "on" for mode in args.xla]
+    configs = plan(precisions, xla_modes)
+
+    matmul_n = QUICK["matmul_n"] if args.quick else 2048
+    loadavg_start = loadavg()
+    print(f"[bert_speed] measuring fp32 matmul ({matmul_n}x{matmul_n})", file=sys.stderr, flush=True)
+    matmul = [dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="before")]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bert-speed-") as tmp:
+        work = Path(tmp)
+        print("[bert_speed] loading and tokenizing", file=sys.stderr, flush=True)
+        data = prepare_data(args, work)
+        (work / "plan.json").write_text(json.dumps({c.name: dataclasses.asdict(c) for c in configs}))
+        for cfg in configs:
+            print(f"[bert_speed] {cfg.name}: subprocess", file=sys.stderr, flush=True)
+            rows.append(run_child(args, cfg, work, env))
+        baseline = rows[0]
+        base_scores = work / f"{baseline['name']}.scores.npy"
+        for row in rows:
+            scores = work / f"{row['name']}.scores.npy"
+            if row["task"] == "annotate" and "error" not in row and base_scores.is_file() and scores.is_file():
+                row["max_abs_score_diff"] = float(np.max(np.abs(np.load(scores) - np.load(base_scores)), initial=0.0))
+    matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="after"))
+    peak = max(x["tf_gflops_best"] for x in matmul)
+    for row in rows:
+        if "error" not in row:
+            flops = row["flops_forward_per_text"] if row["task"] == "annotate" else row["flops_train_per_text"]
+            row["achieved_flops"] = flops * row["texts_per_s"]
+            row["fraction_of_peak"] = row["achieved_flops"] / (peak * 1e9)
+    ok = [r for r in rows if "error" not in r]
+    report = {
+        "command": "python benchmarks/bert_speed.py " + shlex.join(argv),
+        "commit": git_commit(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_hub": keras_hub.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model()},
+        "gpus": gpus, "gpu_visible": bool(gpus),
+        "loadavg_start": loadavg_start, "loadavg_end": loadavg(),
+        "quick": args.quick, "data": data, "seq_len": SEQ_LEN, "baseline_batch_size": BASELINE_BATCH,
+        "batch_size": args.batch_size, "train_batch_size": args.train_batch_size,
+        "learning_rate": args.learning_rate, "predict_repeats": args.predict_repeats,
+        "determinism": args.determinism, "precisions": precisions, "xla": args.xla,
+        "bert": ok[0]["bert"] if ok else {"num_layers": 0, "hidden_dim": 0, "params_total": 0, "params_layers": 0},
+        "matmul": matmul, "matmul_peak_gflops": peak,
+        "flops_method": "forward per text padded to L = L*(2*P_layers + 4*n_layers*L*d) + 2*(P_pooler + P_head), "
+                        "averaged per batch width over the batches computed; training = 3x forward",
+        "configs": rows,
+    }
+    out = Path(args.out)
+    write_outputs(out, report)
+    print(render_markdown(report))
+    print(f"[bert_speed] wrote {out}.md and {out}.json", file=sys.stderr)
+    return 1 if len(ok) < len(rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
