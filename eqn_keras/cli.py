@@ -1,4 +1,4 @@
-"""The `eqn-keras` command line: train, annotate, evaluate, export."""
+"""The `eqn-keras` command line: train, annotate, evaluate, export, encoder, reproduce."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_encoder_parser(sub)
 
+    # listed for --help; main() hands its arguments to benchmarks/reproduce.py untouched
+    sub.add_parser("reproduce", help="the paper's Table 3 grid with seeds (benchmarks/reproduce.py)", add_help=False)
+
     e = sub.add_parser("evaluate", help="print the paper's Tables 3-6 for a run and write them as JSON")
     e.add_argument("run_dir")
     e.add_argument("--stage", action="append", help="stage(s) to report (default: all)")
@@ -131,6 +134,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_reproduce(argv) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "reproduce.py"
+    if not script.is_file():
+        from .fileio import InputError
+
+        raise InputError(f"{script}: not found; 'reproduce' runs from a source checkout (pip install -e .)")
+    return runpy.run_path(str(script))["main"](argv)
+
+
 def _cmd_encoder(args) -> int:
     from .encoders import cmd_encoder
 
@@ -140,6 +154,9 @@ def _cmd_encoder(args) -> int:
 def main(argv=None) -> int:
     from .fileio import InputError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reproduce"]:
+        return cmd_reproduce(argv[1:])
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate,
                "export": cmd_export, "encoder": _cmd_encoder}[args.command]

@@ -104,4 +104,9 @@ def resolve_jit(jit_compile: str) -> bool:
         return False
     if jit_compile != "auto":
         raise InputError(f"--jit-compile {jit_compile}: expected auto, on or off")
+    return accelerators_visible()
+
+
+def accelerators_visible() -> bool:
+    """True when TensorFlow sees a GPU or TPU."""
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))

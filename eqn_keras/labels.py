@@ -6,21 +6,34 @@ Pure NumPy. A "full label" row holds one energy score per label name, between `m
 
 from __future__ import annotations
 
+import numbers
+from itertools import chain
+
 import numpy as np
 
 MAX_VALUE = 10.0
 MIN_VALUE = 0.0
 
 
+def _row_labels(item) -> tuple:
+    if isinstance(item, (numbers.Integral, np.integer)) and not isinstance(item, bool):
+        return (item,)
+    return tuple(item)
+
+
 def annotated_mask(labels, num_labels: int) -> np.ndarray:
-    """Boolean [N, C] matrix: True where a text carries that label in the human annotation."""
-    rows = np.repeat(np.arange(len(labels)), [len(row) for row in labels])
-    cols = np.fromiter((j for row in labels for j in row), dtype=np.int64, count=len(rows))
-    if len(cols) and (cols.min() < 0 or cols.max() >= num_labels):
-        bad = cols[(cols < 0) | (cols >= num_labels)][0]
+    """Boolean [N, C] matrix: True where a text carries that label (a bare int is one label; repeats count once)."""
+    rows = [_row_labels(item) for item in labels]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.asarray(list(chain.from_iterable(rows)))
+    if flat.size and flat.dtype.kind not in "iu":
+        raise ValueError(f"label ids must be integers, got {flat.dtype} values such as {flat.flat[0]!r}")
+    flat = flat.astype(np.int64, copy=False)
+    if flat.size and (flat.min() < 0 or flat.max() >= num_labels):
+        bad = int(flat[(flat < 0) | (flat >= num_labels)][0])
         raise ValueError(f"label id {bad} is outside 0..{num_labels - 1}")
-    mask = np.zeros((len(labels), num_labels), dtype=bool)
-    mask[rows, cols] = True
+    mask = np.zeros((len(rows), num_labels), dtype=bool)
+    mask[np.repeat(np.arange(len(rows)), lengths), flat] = True
     return mask
 
 

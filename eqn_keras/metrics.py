@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import math
 import numbers
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from .labels import annotated_mask as multi_hot  # Boolean [N, C] indicator of the true label sets
+
 DEFAULT_GRID_SIZE = 200
 
 __all__ = [
     "multi_hot", "accuracy", "top_k_sets", "top_k_mask", "sample_prf", "hit_rate", "hits_by_label_count",
-    "topk_expansion", "default_threshold_grid", "tune_threshold", "annotate", "per_label_prf", "pearson_matrix",
+    "topk_expansion", "default_threshold_grid", "tune_threshold", "per_label_prf", "pearson_matrix",
     "plot_pearson_heatmap", "evaluation_report", "format_tables",
 ]
 
@@ -41,28 +42,6 @@ def _as_scores(scores) -> np.ndarray:
         row = int(np.flatnonzero(np.isnan(arr).any(axis=1))[0])
         raise ValueError(f"scores contain NaN (first in row {row})")
     return arr
-
-
-def _row_labels(item) -> tuple:
-    if isinstance(item, (numbers.Integral, np.integer)) and not isinstance(item, bool):
-        return (item,)
-    return tuple(item)
-
-
-def multi_hot(labels, num_labels: int) -> np.ndarray:
-    """Boolean [N, C] indicator matrix of the true label sets (duplicates in a tuple count once)."""
-    rows = [_row_labels(item) for item in labels]
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    flat = np.asarray(list(chain.from_iterable(rows)))
-    if flat.size and flat.dtype.kind not in "iu":
-        raise ValueError(f"label ids must be integers, got {flat.dtype} values such as {flat.flat[0]!r}")
-    flat = flat.astype(np.int64, copy=False)
-    if flat.size and (flat.min() < 0 or flat.max() >= num_labels):
-        bad = int(flat[(flat < 0) | (flat >= num_labels)][0])
-        raise ValueError(f"label id {bad} is outside 0..{num_labels - 1}")
-    out = np.zeros((len(rows), num_labels), dtype=bool)
-    out[np.repeat(np.arange(len(rows)), lengths), flat] = True
-    return out
 
 
 def _inputs(scores, labels, need_labels: bool = True):
@@ -180,12 +159,6 @@ def topk_expansion(scores, labels, ks=(1, 2, 3)) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------- threshold metrics
-
-def annotate(scores, h: float) -> np.ndarray:
-    """Eq. 8: keep scores >= h, set the others to 0 (the EQN annotation of a text)."""
-    arr = np.asarray(scores, dtype=np.float64)
-    return np.where(arr >= h, arr, 0.0)
-
 
 def default_threshold_grid(scores, size: int = DEFAULT_GRID_SIZE) -> np.ndarray:
     """About `size` candidate thresholds: half quantiles of all scores, half evenly spaced over their range.

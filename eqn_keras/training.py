@@ -25,7 +25,8 @@ import tensorflow as tf
 from . import __version__
 from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
-from .distribute import is_chief, make_strategy, patch_multiworker_build, resolve_jit, set_precision
+from .distribute import (accelerators_visible, is_chief, make_strategy, patch_multiworker_build, resolve_jit,
+                         set_precision)
 from .fileio import InputError, atomic_write, write_csv, write_json
 from .heads import head_spec, head_targets
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
@@ -226,7 +227,9 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     run_dir = _prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
 
     keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
+    if not accelerators_visible():
+        # A CPU run with the same seed repeats exactly; on GPUs some kernels have no deterministic version.
+        tf.config.experimental.enable_op_determinism()
     C, names = splits.num_labels, splits.label_names
     config = {
         "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages), "arch_config": arch_cfg,
