@@ -5,7 +5,10 @@ for GoEmotions) and the two-stage EQN run; one JSON line per finished run is app
 `benchmarks/results/table3.jsonl`, so an interrupted grid resumes where it stopped. `table3.md` is
 rewritten from every line after each run.
 
-    python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 1
+    python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
+    python benchmarks/reproduce.py --only textcnn:3tfn lstm:goemotions      # selected cells
+    python benchmarks/reproduce.py --quick --results /tmp/quick.jsonl        # tiny grid (CI)
+    eqn-keras reproduce ...                                                  # the same script
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work"
-ARCHS = ["ann", "cnn", "lstm", "textcnn"]
+ARCHS = ["ann", "cnn", "lstm", "textcnn", "bert"]
 DATASETS = ["goemotions", "3tfn", "6emotions", "3tsa"]
 MULTI_LABEL = {"goemotions"}
 
@@ -81,6 +84,8 @@ def run_cell(arch, dataset, head, seed, args) -> dict:
            "--seed", str(seed), "--epochs", str(args.epochs), "--out", str(out), "--quiet"]
     if args.max_train:
         cmd += ["--max-train", str(args.max_train)]
+    if arch == "bert" and args.bert_preset:
+        cmd += ["--bert-preset", args.bert_preset]
     start = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT)
     wall = time.time() - start
@@ -99,12 +104,14 @@ def summarize(rows: list) -> str:
     """Markdown Table 3: paper value, our mean ± std over seeds, EQN minus baseline with a paired test."""
     from scipy import stats
 
-    lines = ["| arch | dataset | metric | paper S/M | ours baseline | paper EQN | ours CoEQN | ours EQN | "
+    lines = ["| arch | dataset | setup | metric | paper S/M | ours baseline | paper EQN | ours CoEQN | ours EQN | "
              "CoEQN − base (paired t p) | EQN − base (paired t p) | seeds | macro-F1 base / CoEQN / EQN |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["arch"], r["dataset"]) for r in rows}, key=lambda k: (ARCHS.index(k[0]) if k[0] in ARCHS else 9, k[1]))
-    for arch, dataset in keys:
-        cell = [r for r in rows if r["arch"] == arch and r["dataset"] == dataset]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["arch"], r["dataset"], r["epochs"], r["max_train"]) for r in rows},
+                  key=lambda k: (ARCHS.index(k[0]) if k[0] in ARCHS else 9, k[1], k[2], k[3] or 0))
+    for arch, dataset, epochs, max_train in keys:
+        cell = [r for r in rows if (r["arch"], r["dataset"], r["epochs"], r["max_train"]) == (arch, dataset, epochs, max_train)]
+        setup = f"≤{epochs} epochs" + (f", {max_train} train texts" if max_train else "")
         base = {r["seed"]: r["stages"][r["head"]] for r in cell if r["head"] != "eqn"}
         eqn = {r["seed"]: r["stages"] for r in cell if r["head"] == "eqn"}
 
@@ -133,7 +140,7 @@ def summarize(rows: list) -> str:
         metric = next(iter(b.values()), next(iter(c.values()), {})).get("table3_metric", "?")
         seeds = len(set(b) | set(c))
         macro = " / ".join(fmt(d, "macro_f1") for d in (b, c, e))
-        lines.append(f"| {arch} | {dataset} | {metric} | {paper[0] or '—'} | {fmt(b)} | {paper[1] or '—'} | "
+        lines.append(f"| {arch} | {dataset} | {setup} | {metric} | {paper[0] or '—'} | {fmt(b)} | {paper[1] or '—'} | "
                      f"{fmt(c)} | {fmt(e)} | {diff(c)} | {diff(e)} | {seeds} | {macro} |")
     return "\n".join(lines)
 
@@ -159,29 +166,43 @@ def write_markdown(rows: list, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--archs", nargs="+", default=ARCHS)
-    p.add_argument("--datasets", nargs="+", default=DATASETS)
+    p.add_argument("--archs", nargs="+", default=ARCHS[:4], choices=ARCHS)
+    p.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
+    p.add_argument("--only", nargs="+", metavar="ARCH:DATASET", help="run only these cells")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-train", type=int)
+    p.add_argument("--bert-preset", help="for --archs bert (default: models/bert.json's, the offline MiniLM)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny grid for CI: textcnn on 3tfn, 2 seeds, 300 training texts, 1 epoch")
     p.add_argument("--results", default=str(RESULTS / "table3.jsonl"))
     args = p.parse_args(argv)
+    if args.quick:
+        args.archs, args.datasets, args.seeds, args.epochs, args.max_train = ["textcnn"], ["3tfn"], 2, 1, 300
+    cells = [(a, d) for d in args.datasets for a in args.archs]
+    if args.only:
+        try:
+            cells = [tuple(c.split(":")) for c in args.only]
+        except ValueError:
+            p.error("--only expects ARCH:DATASET")
+        bad = [c for c in cells if len(c) != 2 or c[0] not in ARCHS or c[1] not in DATASETS]
+        if bad:
+            p.error(f"--only {':'.join(bad[0])}: expected ARCH:DATASET with ARCH in {ARCHS} and DATASET in {DATASETS}")
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     done = {(r["arch"], r["dataset"], r["head"], r["seed"], r["epochs"], r["max_train"]) for r in read_results(results)}
     for seed in range(args.seeds):
-        for dataset in args.datasets:
-            for arch in args.archs:
-                for head in (baseline_head(dataset), "eqn"):
-                    key = (arch, dataset, head, seed, args.epochs, args.max_train)
-                    if key in done:
-                        continue
-                    print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
-                    row = run_cell(arch, dataset, head, seed, args)
-                    with results.open("a") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    write_markdown(read_results(results), results.with_suffix(".md"))
+        for arch, dataset in cells:
+            for head in (baseline_head(dataset), "eqn"):
+                key = (arch, dataset, head, seed, args.epochs, args.max_train)
+                if key in done:
+                    continue
+                print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
+                row = run_cell(arch, dataset, head, seed, args)
+                with results.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                write_markdown(read_results(results), results.with_suffix(".md"))
     return 0
 
 

@@ -106,6 +106,7 @@ def atomic_write(path, mode: str = "w", **kwargs):
         kwargs.setdefault("encoding", "utf-8")
         kwargs.setdefault("newline", "")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -114,6 +115,12 @@ def atomic_write(path, mode: str = "w", **kwargs):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, obj) -> None:

@@ -6,7 +6,6 @@ import os
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 

@@ -1,0 +1,159 @@
+"""benchmarks/goemotions_report.py on a fake results file and fake run folders with synthetic scores."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqn_keras.training import save_scores
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "goemotions_report.py"
+
+GOEMOTIONS = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
+              "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
+              "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
+              "remorse", "sadness", "surprise", "neutral"]
+TFN = ["Bearish", "Bullish", "Neutral"]
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("goemotions_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _labels(rng, n, c, multi):
+    rows = []
+    for _ in range(n):
+        k = int(rng.choice([1, 1, 1, 2, 3])) if multi else 1
+        rows.append(tuple(sorted(rng.choice(c, size=k, replace=False).tolist())))
+    return rows
+
+
+def _scores(rng, labels, c, scale):
+    out = rng.normal(0.0, 1.0, size=(len(labels), c))
+    for i, row in enumerate(labels):
+        out[i, list(row)] += 2.0
+    return out * scale
+
+
+def _run(tmp_path, rng, dataset, arch, head, seed, stages, names, commit="abc1234"):
+    rel = f"work/{dataset}-{arch}-{head}-s{seed}"
+    run_dir = tmp_path / rel
+    run_dir.mkdir(parents=True)
+    c, multi = len(names), dataset == "goemotions"
+    labels = {"dev": _labels(rng, 90, c, multi), "test": _labels(rng, 120, c, multi)}
+    for stage in stages:
+        scale = 1.0 if stage == "multi" else 2.5
+        scores = {role: _scores(rng, labels[role], c, scale) for role in ("dev", "test")}
+        save_scores(run_dir / f"scores_{stage}.npz", scores, labels, c)
+    (run_dir / "config.json").write_text(json.dumps({"config": {"arch": arch, "seed": seed},
+                                                     "dataset": {"name": dataset, "label_names": names}}))
+    (run_dir / "metrics.json").write_text(json.dumps({"dataset": dataset, "stages": {}}))
+    return {"arch": arch, "dataset": dataset, "head": head, "seed": seed, "epochs": 2, "max_train": None,
+            "run_dir": rel, "commit": commit, "machine": "test machine",
+            "command": f"eqn-keras train --arch {arch} --data {dataset} --head {head} --seed {seed}",
+            "stages": {s: {} for s in stages}}
+
+
+def _write_results(tmp_path, rows):
+    path = tmp_path / "table3.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_report_tables_and_heatmaps(report, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [_run(tmp_path, rng, "goemotions", "textcnn", "eqn", s, ("coeqn", "eqn"), GOEMOTIONS) for s in (0, 1)]
+    rows += [_run(tmp_path, rng, "goemotions", "textcnn", "multi", s, ("multi",), GOEMOTIONS) for s in (0, 1)]
+    rows.append(_run(tmp_path, rng, "3tfn", "textcnn", "eqn", 0, ("coeqn", "eqn"), TFN))
+    rows.append(_run(tmp_path, rng, "goemotions", "lstm", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS))  # other arch
+    results, out = _write_results(tmp_path, rows), tmp_path / "out"
+
+    assert report.main(["--arch", "textcnn", "--results", str(results), "--out", str(out),
+                        "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_textcnn.md").read_text()
+    for heading in ("## Table 4", "## Table 5", "## Table 6", "## What the paper does not report",
+                    "## Pearson correlation heatmaps"):
+        assert heading in md
+    assert "BERT-base; ours are textcnn" in md
+    assert "work/goemotions-textcnn-eqn-s0" in md and "abc1234" in md and "test machine" in md
+    assert "eqn-keras train --arch textcnn --data goemotions --head multi --seed 0" in md
+    assert "work/goemotions-lstm" not in md  # only the chosen arch
+    # the paper's numbers sit next to ours
+    assert "| 2416 | 0.5264 |" in md and "| 3417 | 0.5399 |" in md and "+761" in md and "0.7795" in md
+    table6 = md.split("## Table 6")[1].split("## What")[0]
+    assert all(f"| {name} |" in table6 for name in GOEMOTIONS)
+    assert "| **macro-average** |" in table6 and "| **std** |" in table6
+    assert "| 0.40 | 0.63 | 0.46 | 0.52 | 0.49 | 0.50 | 0.56 | 0.51 | 0.52 |" in table6
+    # two seeds per stage: mean ± std over seeds
+    summary = md.split("## What the paper does not report")[1].split("## Pearson")[0]
+    assert "macro-F1" in summary and "micro-F1" in summary and "hit rate" in summary
+    assert summary.count("(n=2)") >= 3 * 9
+    assert "mean |r| CoEQN" in md and ("increased" in md or "decreased" in md)
+    for name in ("goemotions_textcnn_pearson_coeqn.png", "goemotions_textcnn_pearson_eqn.png",
+                 "3tfn_textcnn_pearson_coeqn.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert f"]({name})" in md
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+
+
+def test_report_numbers_match_the_metrics_module(report, tmp_path):
+    rng = np.random.default_rng(1)
+    rows = [_run(tmp_path, rng, "goemotions", "lstm", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)]
+    out = tmp_path / "out"
+    assert report.main(["--arch", "lstm", "--results", str(_write_results(tmp_path, rows)), "--out", str(out),
+                        "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_lstm.md").read_text()
+    from eqn_keras import metrics
+    from eqn_keras.training import load_scores
+
+    scores = load_scores(tmp_path / rows[0]["run_dir"] / "scores_eqn.npz")
+    rate = metrics.hit_rate(*scores["test"])
+    threshold = metrics.tune_threshold(*scores["dev"])
+    macro_f1 = metrics.per_label_prf(*scores["test"], threshold, GOEMOTIONS).loc["macro-average", "f1"]
+    assert f"| {rate:.4f} (n=1) |" in md
+    assert f"| {macro_f1:.4f} (n=1) |" in md
+    # no baseline and no 3tfn run: the report still appears, saying what is missing
+    assert "sigmoid baseline) scores for seed 0" in md
+    assert "no 3tfn lstm eqn run" in md and not (out / "3tfn_lstm_pearson_coeqn.png").exists()
+    assert (out / "goemotions_lstm_pearson_eqn.png").is_file()
+
+
+def test_missing_eqn_run_is_an_error(report, tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    rows = [_run(tmp_path, rng, "goemotions", "textcnn", "eqn", 1, ("coeqn", "eqn"), GOEMOTIONS)]
+    out = tmp_path / "out"
+    code = report.main(["--arch", "textcnn", "--results", str(_write_results(tmp_path, rows)), "--out", str(out),
+                        "--root", str(tmp_path)])
+    assert code == 2
+    assert "seed 0" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_paper_table6_transcription(report):
+    t = report.PAPER_TABLE6
+    assert len(report.PAPER_LABELS) == 28 and sorted(report.PAPER_LABELS) == sorted(GOEMOTIONS)
+    macro = t.loc["macro-average"]
+    assert list(macro[["coeqn_p", "coeqn_r", "coeqn_f1"]]) == [0.52, 0.49, 0.50]
+    assert list(macro[["eqn_p", "eqn_r", "eqn_f1"]]) == [0.56, 0.51, 0.52]
+    assert list(macro[["lit_p", "lit_r", "lit_f1"]]) == [0.4, 0.63, 0.46]
+    # the 28 transcribed rows reproduce the printed macro-average and (population) std rows
+    body = t.loc[report.PAPER_LABELS]
+    np.testing.assert_allclose(body.mean().round(2), t.loc["macro-average"], atol=0.0051)
+    np.testing.assert_allclose(body.std(ddof=0), t.loc["std"], atol=0.0051)
+    # spot checks against the paper's text
+    assert list(t.loc["grief"]) == [0, 0, 0, 0.25, 0.17, 0.20, 1.00, 0.33, 0.50]
+    assert list(t.loc["relief"]) == [0.5, 0.09, 0.15, 0.61, 0.75, 0.67, 0.58, 0.63, 0.60]
+    # Tables 4 and 5 are internally consistent
+    for texts, labels, co_hits, co_rate, eqn_hits, eqn_rate in report.PAPER_TABLE4.values():
+        assert round(co_hits / labels, 4) == co_rate and round(eqn_hits / labels, 4) == eqn_rate
+    assert sum(v[2] for k, v in report.PAPER_TABLE4.items() if k != "Total") == report.PAPER_TABLE4["Total"][2]
+    for hits, _, rate in report.PAPER_TABLE5.values():
+        assert round(hits / report.PAPER_TABLE5_TEXTS, 4) == rate
