@@ -96,7 +96,8 @@ def cmd_train(args) -> int:
     final = result["stages"][result["final_stage"]]
     print(f"run directory: {result['run_dir']}")
     for name, report in result["stages"].items():
-        print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {report['table3']:.4f}")
+        print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {report['table3']:.4f}"
+              f"  ({report['wall_s']['stage']:.0f} s)")
     print(f"test {final['table3_metric']} ({result['final_stage']}): {final['table3']:.4f}")
     if args.export:
         from .export import export_run

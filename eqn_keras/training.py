@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import keras
@@ -257,7 +258,9 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
                                       batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
         dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
                                     batch_size=cfg.batch_size)
+        started = time.perf_counter()
         core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset)
+        fit_seconds = time.perf_counter() - started
         text_model(tokenizer, core).save(run_dir / f"{name}.keras")
         scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
         save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
@@ -265,6 +268,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
                                    dev_scores=scores["dev"], dev_labels=labels["dev"])
         report["history"] = history
+        report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
         if name == "coeqn" and stages == 2:
