@@ -98,11 +98,21 @@ def split_text_model(model: keras.Model):
 
 
 def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-    """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed."""
-    seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
+    """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed.
+
+    Batches go straight to `predict_on_batch`: no tf.data pipeline to build and tear down per call.
+    """
     if len(token_ids) == 0:
         return np.zeros((0, core.output_shape[-1]), dtype=np.float32)
-    return seq.restore_order(core.predict(seq, verbose=verbose).astype(np.float32))
+    seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
+    bar = keras.utils.Progbar(len(token_ids), unit_name="text") if verbose else None
+    parts = []
+    for index in range(len(seq)):
+        (x,) = seq[index]
+        parts.append(np.asarray(core.predict_on_batch(x), dtype=np.float32))
+        if bar is not None:
+            bar.add(len(x))
+    return seq.restore_order(np.concatenate(parts))
 
 
 def scores_frame(texts, labels, scores, label_names) -> pd.DataFrame:
