@@ -238,8 +238,9 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     run_dir = _prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
 
     keras.utils.set_random_seed(cfg.seed)
-    if not accelerators_visible():
-        # A CPU run with the same seed repeats exactly; on GPUs some kernels have no deterministic version.
+    if not accelerators_visible() and not resolve_jit(cfg.jit_compile):
+        # A CPU run with the same seed repeats exactly. Not on GPUs (some kernels have no deterministic
+        # version) nor with XLA (Keras silently drops jit_compile while op determinism is on).
         tf.config.experimental.enable_op_determinism()
     C, names = splits.num_labels, splits.label_names
     config = {
