@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.speed import (  # noqa: E402
     cpu_model, fmt_flops, fmt_rate, git_commit, loadavg, measure_matmul, pct, peak_rss_mb, synthetic_texts,
+    write_outputs,
 )
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bert_speed"
@@ -473,21 +474,6 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out: Path, report: dict) -> None:
-    from eqn_keras.fileio import atomic_write
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out.with_name(out.name + ".json")) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(out.with_name(out.name + ".md")) as handle:
-        handle.write(render_markdown(report))
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bert-preset", default="minilm",
@@ -651,7 +637,7 @@ def main(argv=None) -> int:
         "configs": rows,
     }
     out = Path(args.out)
-    write_outputs(out, report)
+    write_outputs(out, report, render_markdown)
     print(render_markdown(report))
     print(f"[bert_speed] wrote {out}.md and {out}.json", file=sys.stderr)
     # A failed variant (XLA, mixed precision) is a result, reported in its cell; a failed reference row is not.

@@ -480,7 +480,8 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out: Path, report: dict) -> None:
+def write_outputs(out: Path, report: dict, render=None) -> None:
+    """`<out>.json` and `<out>.md` (rendered by `render`, default this script's table), each atomically."""
     from eqn_keras.fileio import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -488,7 +489,7 @@ def write_outputs(out: Path, report: dict) -> None:
         json.dump(report, handle, indent=2)
         handle.write("\n")
     with atomic_write(out.with_name(out.name + ".md")) as handle:
-        handle.write(render_markdown(report))
+        handle.write((render or render_markdown)(report))
 
 
 # ---------------------------------------------------------------------------------------------
