@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eqn_keras import metrics as M  # noqa: E402
-from eqn_keras.fileio import InputError, atomic_write  # noqa: E402
+from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_text  # noqa: E402
 from eqn_keras.training import load_scores  # noqa: E402
 
 DATASET = "goemotions"
@@ -117,18 +117,7 @@ def read_results(path) -> list:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: results file not found; run benchmarks/reproduce.py first")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{number}: not a JSON line ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object per line")
-        rows.append(row)
-    return rows
+    return parse_jsonl(read_text(path), path)
 
 
 def select_runs(rows, arch: str, dataset: str, head: str) -> dict:

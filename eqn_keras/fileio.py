@@ -57,17 +57,7 @@ def read_table(path, fmt: str | None = None, header: bool = True, names=None, se
     if not text.strip():
         raise InputError(f"{path}: file is empty; expected at least one row")
     if fmt == "jsonl":
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}:{lineno}: invalid JSON ({err.msg}); expected one JSON object per line") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append({k: _json_cell(v) for k, v in row.items()})
+        rows = [{k: _json_cell(v) for k, v in row.items()} for row in parse_jsonl(text, path)]
         return pd.DataFrame(rows, dtype=object).fillna("")
     sep = sep or {"csv": ",", "tsv": "\t"}[fmt]
     try:
@@ -80,6 +70,22 @@ def read_table(path, fmt: str | None = None, header: bool = True, names=None, se
     if header:
         frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def parse_jsonl(text: str, path) -> list:
+    """The JSON objects of a JSON-lines text (blank lines skipped); errors name `path` and the line."""
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{lineno}: invalid JSON ({err.msg}); expected one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
 
 
 def _json_cell(value):
