@@ -73,7 +73,7 @@ def test_multiworker_two_processes(tmp_path, emotion_csv):
     config = json.loads((out / "config.json").read_text())
     assert config["replicas"] == 2 and config["config"]["strategy"] == "multiworker"
     # both workers trained the same synchronised model
-    lines = [[l for l in o.splitlines() if "test accuracy" in l] for o in outputs]
+    lines = [[l for l in o.splitlines() if l.startswith("[eqn-keras]") and "test accuracy" in l] for o in outputs]
     assert lines[0] and lines[0] == lines[1]
 
 
