@@ -20,7 +20,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +93,7 @@ def run_cell(arch, dataset, head, seed, args) -> dict:
     wall = time.time() - start
     metrics = json.loads((out / "metrics.json").read_text())
     row = {"arch": arch, "dataset": dataset, "head": head, "seed": seed, "epochs": args.epochs,
-           "max_train": args.max_train, "wall_s": round(wall, 1), "commit": commit(), "machine": machine(),
+           "max_train": args.max_train, "wall_s": round(wall, 1), "jobs": args.jobs, "commit": commit(), "machine": machine(),
            "command": " ".join(["eqn-keras"] + cmd[3:]), "run_dir": str(out.relative_to(ROOT)), "stages": {}}
     for stage, rep in metrics["stages"].items():
         row["stages"][stage] = {k: rep.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate",
@@ -159,7 +161,7 @@ def write_markdown(rows: list, path: Path) -> None:
             f"Machines: {'; '.join(machines)}. Commits: {', '.join(commits)}.", "",
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text("\n".join(text) + "\n")
     tmp.replace(path)
 
@@ -172,6 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-train", type=int)
+    p.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process (default 1)")
     p.add_argument("--bert-preset", help="for --archs bert (default: models/bert.json's, the offline MiniLM)")
     p.add_argument("--quick", action="store_true",
                    help="tiny grid for CI: textcnn on 3tfn, 2 seeds, 300 training texts, 1 epoch")
@@ -192,17 +195,23 @@ def main(argv=None) -> int:
     results.parent.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     done = {(r["arch"], r["dataset"], r["head"], r["seed"], r["epochs"], r["max_train"]) for r in read_results(results)}
-    for seed in range(args.seeds):
-        for arch, dataset in cells:
-            for head in (baseline_head(dataset), "eqn"):
-                key = (arch, dataset, head, seed, args.epochs, args.max_train)
-                if key in done:
-                    continue
-                print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
-                row = run_cell(arch, dataset, head, seed, args)
-                with results.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                write_markdown(read_results(results), results.with_suffix(".md"))
+    todo = [(arch, dataset, head, seed) for seed in range(args.seeds) for arch, dataset in cells
+            for head in (baseline_head(dataset), "eqn")
+            if (arch, dataset, head, seed, args.epochs, args.max_train) not in done]
+    lock = threading.Lock()
+
+    def one(cell):
+        print(f"== {' '.join(map(str, cell))}", flush=True)
+        row = run_cell(*cell, args)
+        with lock:
+            with results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            write_markdown(read_results(results), results.with_suffix(".md"))
+
+    # --jobs N trains N cells at once, each in its own process: small models leave cores idle.
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for future in [pool.submit(one, cell) for cell in todo]:
+            future.result()
     return 0
 
 
