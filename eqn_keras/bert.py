@@ -102,7 +102,7 @@ class ZerosLike(keras.layers.Layer):
         return ops.zeros_like(token_ids)
 
 
-def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str) -> keras.Model:
+def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str, energy_range: tuple = (0.0, 10.0)) -> keras.Model:
     """Token ids -> keras-hub BertBackbone -> pooled output -> dropout -> the shared head."""
     import keras_hub
 
@@ -112,5 +112,5 @@ def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str) -> kera
     segment_ids = ZerosLike(name="segment_ids")(token_ids)
     pooled = backbone({"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids})["pooled_output"]
     x = keras.layers.Dropout(cfg["dropout"], name="dropout")(pooled)
-    scores = build_head(head, num_labels, cfg["head_units"])(x)
+    scores = build_head(head, num_labels, cfg["head_units"], max_value=energy_range[1], min_value=energy_range[0])(x)
     return keras.Model(token_ids, scores, name=f"bert_{head}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 
 from .heads import build_head
+from .labels import MAX_VALUE, MIN_VALUE
 from .layers import ApplyMask, MaskedMean, PaddingMask, PoolMask
 
 TOKEN_ARCHS = ("ann", "cnn", "lstm", "textcnn")  # TextVectorization-tokenized Keras models
@@ -100,7 +101,7 @@ _BODIES = {"ann": _ann, "cnn": _cnn, "lstm": _lstm, "textcnn": _textcnn}
 
 
 def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | None = None,
-                preset: str | None = None) -> keras.Model:
+                preset: str | None = None, energy_range: tuple = (MIN_VALUE, MAX_VALUE)) -> keras.Model:
     """Token ids -> arch body -> `build_head(head, C)`; returns an uncompiled functional model.
 
     `preset` (BERT only) is a resolved checkpoint, see `bert.resolve_preset`.
@@ -109,9 +110,10 @@ def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | No
     if arch == "bert":
         from .bert import build_bert_model, resolve_preset
 
-        return build_bert_model(num_labels, head, cfg, preset or resolve_preset(cfg["preset"]))
+        return build_bert_model(num_labels, head, cfg, preset or resolve_preset(cfg["preset"]), energy_range)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
     features = _BODIES[arch](token_ids, mask, cfg)
-    scores = build_head(head, num_labels, cfg["head_units"])(features)
+    low, high = energy_range
+    scores = build_head(head, num_labels, cfg["head_units"], max_value=high, min_value=low)(features)
     return keras.Model(token_ids, scores, name=f"{arch}_{head}")

@@ -30,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train CoEQN then EQN (or a baseline head) and write a run directory")
     t.add_argument("--arch", required=True, choices=ARCHS)
     _add_data_args(t)
-    t.add_argument("--head", default="eqn", choices=list(HEADS), help="eqn (default), or the single / multi baselines")
-    t.add_argument("--stages", type=int, choices=(1, 2), help="1 stops after CoEQN (default 2 for eqn)")
+    t.add_argument("--head", default="eqn", choices=list(HEADS),
+                   help="eqn (default); single / multi baselines; eqn_bce = energies under sigmoid + BCE")
+    t.add_argument("--stages", type=int,
+                   help="1 stops after CoEQN; default 2 (EQN); 3+ regress again from the previous stage")
+    t.add_argument("--regress-temperature", type=float, default=1.0,
+                   help="temperature on the regressed scores: >1 softer, <1 closer to 0/10 (default 1, the paper)")
     t.add_argument("--epochs", type=int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
     t.add_argument("--batch-size", type=int, help="default: the arch's (32)")
     t.add_argument("--seq-len", type=int, default=150)
@@ -87,7 +91,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(
         arch=args.arch, data=args.data, data_dir=args.data_dir, test_data=args.test_data, text_col=args.text_col,
         label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
-        stages=args.stages, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
+        stages=args.stages, regress_temperature=args.regress_temperature, epochs=args.epochs,
+        batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
         out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
         jit_compile=args.jit_compile, strategy=args.strategy, verbose=0 if args.quiet else 1,

@@ -2,7 +2,8 @@
 
 Every builder ends in `build_head(kind, C)`, so the paper's Table 3 comparison (S / M vs EQN) is one
 flag: `eqn` regresses energy scores, `single` is softmax + cross-entropy, `multi` is sigmoid + binary
-cross-entropy.
+cross-entropy. `eqn_bce` (not in the paper) is an energy head trained like `multi`: sigmoid scaled to
+the energy range, binary cross-entropy on targets rescaled to 0-1, so regressed labels become soft targets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from .labels import MAX_VALUE, MIN_VALUE
+
 
 @dataclass(frozen=True)
 class HeadSpec:
@@ -20,13 +23,37 @@ class HeadSpec:
     activation: str
     loss: str
     needs_single_label: bool = False
+    energy: bool = False  # trains on full / regressed energy labels, so it has CoEQN and EQN stages
 
 
 HEADS = {
-    "eqn": HeadSpec(activation="linear", loss="mean_squared_error"),
+    "eqn": HeadSpec(activation="linear", loss="mean_squared_error", energy=True),
     "single": HeadSpec(activation="softmax", loss="categorical_crossentropy", needs_single_label=True),
     "multi": HeadSpec(activation="sigmoid", loss="binary_crossentropy"),
+    "eqn_bce": HeadSpec(activation="sigmoid", loss="energy_bce", energy=True),
 }
+
+
+@keras.saving.register_keras_serializable(package="eqn_keras")
+class EnergyBCE(keras.losses.Loss):
+    """Binary cross-entropy between energies rescaled to 0-1: soft targets for the `eqn_bce` head."""
+
+    def __init__(self, max_value: float = MAX_VALUE, min_value: float = MIN_VALUE, name="energy_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.max_value, self.min_value = float(max_value), float(min_value)
+
+    def call(self, y_true, y_pred):
+        span = self.max_value - self.min_value
+        return keras.losses.binary_crossentropy((y_true - self.min_value) / span, (y_pred - self.min_value) / span)
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "min_value": self.min_value}
+
+
+def head_loss(kind: str, max_value: float = MAX_VALUE, min_value: float = MIN_VALUE):
+    """The loss to compile a head with."""
+    loss = head_spec(kind).loss
+    return EnergyBCE(max_value, min_value) if loss == "energy_bce" else loss
 
 
 def head_spec(kind: str) -> HeadSpec:
@@ -36,30 +63,35 @@ def head_spec(kind: str) -> HeadSpec:
 
 
 def eqn_head(num_labels: int, hidden_units: int = 128, hidden_activation: str = "relu",
-             name: str = "eqn_head", output_activation: str = "linear") -> keras.Sequential:
-    """The paper's output component: a fully connected Dense layer, then a linear layer of C units."""
-    return keras.Sequential(
-        [
-            keras.layers.Dense(hidden_units, activation=hidden_activation, name="dense"),
-            # float32 output keeps energies exact under mixed precision.
-            keras.layers.Dense(num_labels, activation=output_activation, name="scores", dtype="float32"),
-        ],
-        name=name,
-    )
+             name: str = "eqn_head", output_activation: str = "linear",
+             energy_range: tuple | None = None) -> keras.Sequential:
+    """The paper's output component: a fully connected Dense layer, then a linear layer of C units.
+
+    `energy_range` (min, max) rescales a 0-1 output activation to energies (the `eqn_bce` head).
+    """
+    layers = [
+        keras.layers.Dense(hidden_units, activation=hidden_activation, name="dense"),
+        # float32 output keeps energies exact under mixed precision.
+        keras.layers.Dense(num_labels, activation=output_activation, name="scores", dtype="float32"),
+    ]
+    if energy_range is not None:
+        low, high = energy_range
+        layers.append(keras.layers.Rescaling(high - low, offset=low, name="energy", dtype="float32"))
+    return keras.Sequential(layers, name=name)
 
 
-def build_head(kind: str, num_labels: int, hidden_units: int = 128,
-               hidden_activation: str = "relu") -> keras.Sequential:
-    """The same Dense block for every head kind; only the last activation differs."""
+def build_head(kind: str, num_labels: int, hidden_units: int = 128, hidden_activation: str = "relu",
+               max_value: float = MAX_VALUE, min_value: float = MIN_VALUE) -> keras.Sequential:
+    """The same Dense block for every head kind; only the last activation (and energy scaling) differs."""
     spec = head_spec(kind)
+    scaled = spec.energy and spec.activation != "linear"
     return eqn_head(num_labels, hidden_units, hidden_activation, name=f"{kind}_head",
-                    output_activation=spec.activation)
+                    output_activation=spec.activation, energy_range=(min_value, max_value) if scaled else None)
 
 
 def head_targets(kind: str, full_labels, max_value: float) -> np.ndarray:
     """Training targets for a head from full-label rows: energies for EQN, 0/1 for the baselines."""
     full_labels = np.asarray(full_labels, dtype=np.float32)
-    if kind == "eqn":
+    if head_spec(kind).energy:
         return full_labels
-    head_spec(kind)
     return (full_labels >= max_value).astype(np.float32)

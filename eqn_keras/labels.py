@@ -44,14 +44,36 @@ def init_full_labels(labels, num_labels: int, max_value: float = MAX_VALUE,
     return np.where(mask, np.float32(max_value), np.float32(min_value)).astype(np.float32)
 
 
+def soften_scores(scores, temperature: float, max_value: float = MAX_VALUE,
+                  min_value: float = MIN_VALUE) -> np.ndarray:
+    """A temperature on energies: logit((s - min) / (max - min)) / T, mapped back to [min, max].
+
+    T > 1 lifts small scores toward the middle (softer targets), T < 1 pushes them to min (toward CoEQN's
+    hard 0/10 labels); T = 1 returns the clipped scores unchanged.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    scores = np.clip(np.asarray(scores, dtype=np.float32), min_value, max_value)
+    if temperature == 1:
+        return scores
+    span = np.float64(max_value - min_value)
+    p = np.clip((scores - min_value) / span, 1e-6, 1 - 1e-6)
+    logits = np.log(p) - np.log1p(-p)
+    return (min_value + span / (1.0 + np.exp(-logits / temperature))).astype(np.float32)
+
+
 def regress_labels(labels, scores, max_value: float = MAX_VALUE,
-                   min_value: float = MIN_VALUE) -> np.ndarray:
-    """Eq. 3: annotated labels go back to `max_value`; the rest keep the model's scores, clipped to range."""
+                   min_value: float = MIN_VALUE, temperature: float = 1.0) -> np.ndarray:
+    """Eq. 3: annotated labels go back to `max_value`; the rest keep the model's scores, clipped to range.
+
+    `temperature` (not in the paper) softens or sharpens the kept scores, see `soften_scores`.
+    """
     scores = np.asarray(scores, dtype=np.float32)
     if scores.ndim != 2 or scores.shape[0] != len(labels):
         raise ValueError(f"scores must be [N={len(labels)}, C], got shape {scores.shape}")
     mask = annotated_mask(labels, scores.shape[1])
-    return np.where(mask, np.float32(max_value), np.clip(scores, min_value, max_value)).astype(np.float32)
+    kept = soften_scores(scores, temperature, max_value, min_value)
+    return np.where(mask, np.float32(max_value), kept).astype(np.float32)
 
 
 def threshold_annotate(scores, threshold: float) -> np.ndarray:

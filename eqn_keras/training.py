@@ -29,7 +29,7 @@ from .datasets import DatasetSplits, load_dataset
 from .distribute import (accelerators_visible, is_chief, make_strategy, patch_multiworker_build, resolve_jit,
                          set_precision)
 from .fileio import InputError, atomic_write, write_csv, write_json
-from .heads import head_spec, head_targets
+from .heads import head_loss, head_spec, head_targets
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
 from .metrics import evaluation_report
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
@@ -62,6 +62,7 @@ class TrainConfig:
     learning_rate: float | None = None
     max_value: float = MAX_VALUE
     min_value: float = MIN_VALUE
+    regress_temperature: float = 1.0
     bert_preset: str | None = None
     mixed_precision: str | None = None
     jit_compile: str = "auto"
@@ -69,19 +70,24 @@ class TrainConfig:
     verbose: int = 1
 
     def resolved_stages(self) -> int:
-        if self.head != "eqn":
+        if not head_spec(self.head).energy:
             if self.stages not in (None, 1):
                 raise InputError(f"--stages {self.stages}: the '{self.head}' baseline head trains in one stage; "
-                                 "label regression needs --head eqn")
+                                 "label regression needs --head eqn or eqn_bce")
             return 1
-        if self.stages not in (None, 1, 2):
-            raise InputError(f"--stages {self.stages}: expected 1 (CoEQN) or 2 (CoEQN then EQN)")
+        if self.stages is not None and self.stages < 1:
+            raise InputError(f"--stages {self.stages}: expected 1 (CoEQN), 2 (CoEQN then EQN) or more "
+                             "(each further stage trains on labels regressed from the previous one)")
+        if not self.regress_temperature > 0:
+            raise InputError(f"--regress-temperature {self.regress_temperature}: expected a positive number")
         return self.stages or 2
 
 
 def stage_names(head: str, stages: int) -> list:
-    """'coeqn' and 'eqn' for the EQN head, the head's own name for a baseline."""
-    return ["coeqn", "eqn"][:stages] if head == "eqn" else [head]
+    """'coeqn', 'eqn', then 'eqn3', 'eqn4', ... for an energy head; the head's own name for a baseline."""
+    if not head_spec(head).energy:
+        return [head]
+    return ["coeqn", "eqn", *(f"eqn{i}" for i in range(3, stages + 1))][:stages]
 
 
 def text_model(tokenizer, core: keras.Model) -> keras.Model:
@@ -177,9 +183,10 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best."""
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
-        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset)
+        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
+                           energy_range=(cfg.min_value, cfg.max_value))
         lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
-        core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_spec(cfg.head).loss,
+        core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_loss(cfg.head, cfg.max_value, cfg.min_value),
                      jit_compile=resolve_jit(cfg.jit_compile))
     patch_multiworker_build(core, strategy)
     ckpt_dir = work_dir / "checkpoints"
@@ -193,7 +200,8 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     if strategy is not tf.distribute.get_strategy():
         # Score with a local copy: every worker then holds complete scores for label regression.
         keras.utils.set_random_seed(cfg.seed)
-        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset)
+        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
+                           energy_range=(cfg.min_value, cfg.max_value))
     core.load_weights(str(best))
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
@@ -263,7 +271,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
 
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
-    for name in stage_names(cfg.head, stages):
+    stage_list = stage_names(cfg.head, stages)
+    for name in stage_list:
         print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
         train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
                                       batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -282,11 +291,13 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
-        if name == "coeqn" and stages == 2:
-            # Label regression (eq. 3): annotated labels back to max, the rest keep CoEQN's scores.
-            full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value)
-                    for role in ("train", "dev")}
-            write_csv(run_dir / "regressed_train.csv", scores_frame(texts["train"], labels["train"], full["train"], names))
+        if spec.energy and name != stage_list[-1]:
+            # Label regression (eq. 3): annotated labels back to max, the rest keep this stage's scores.
+            full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value,
+                                         cfg.regress_temperature) for role in ("train", "dev")}
+            suffix = "" if name == "coeqn" else f"_{name}"
+            write_csv(run_dir / f"regressed_train{suffix}.csv",
+                      scores_frame(texts["train"], labels["train"], full["train"], names))
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
     if not chief:

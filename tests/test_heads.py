@@ -35,3 +35,22 @@ def test_targets():
 def test_unknown_head():
     with pytest.raises(ValueError, match="unknown head 'softmax'"):
         build_head("softmax", 3)
+
+
+def test_eqn_bce_head_outputs_energies_and_its_loss_is_bce_on_rescaled_targets():
+    import keras
+
+    from eqn_keras.heads import EnergyBCE, head_loss
+
+    head = build_head("eqn_bce", 4, hidden_units=8)
+    out = np.asarray(head(np.random.default_rng(0).normal(size=(5, 6)).astype("float32") * 50))
+    assert out.shape == (5, 4) and (out >= 0).all() and (out <= 10).all() and out.max() > 5
+    loss = head_loss("eqn_bce", 10.0, 0.0)
+    assert isinstance(loss, EnergyBCE) and head_loss("eqn") == "mean_squared_error"
+    y = np.array([[10.0, 2.5, 0.0]], dtype="float32")
+    p = np.array([[9.0, 1.0, 0.5]], dtype="float32")
+    expected = keras.losses.BinaryCrossentropy()(y / 10, p / 10)
+    assert float(loss(y, p)) == pytest.approx(float(expected), rel=1e-5)
+    assert EnergyBCE.from_config(loss.get_config()).max_value == 10.0
+    full = np.array([[10.0, 3.0]], dtype="float32")
+    np.testing.assert_array_equal(head_targets("eqn_bce", full, 10.0), full)

@@ -43,3 +43,19 @@ def test_label_out_of_range():
 def test_regression_shape_mismatch():
     with pytest.raises(ValueError, match="scores must be"):
         regress_labels([(0,), (1,)], np.zeros((3, 2)))
+
+
+def test_regression_temperature_softens_or_sharpens_the_kept_scores():
+    from eqn_keras.labels import soften_scores
+
+    scores = np.array([[0.0, 0.5, 2.0, 9.0, 12.0]], dtype=np.float32)
+    np.testing.assert_array_equal(soften_scores(scores, 1.0), np.clip(scores, 0, 10))
+    soft, sharp = soften_scores(scores, 2.0), soften_scores(scores, 0.5)
+    middle = slice(1, 4)  # away from the clipped ends
+    assert (soft[0, 1:3] > scores[0, 1:3]).all() and (sharp[0, 1:3] < scores[0, 1:3]).all()
+    assert soft[0, 3] < 9.0 < sharp[0, 3]  # above the midpoint the directions swap
+    assert (np.diff(soft[0, middle]) > 0).all() and ((soft >= 0) & (soft <= 10)).all()
+    regressed = regress_labels([(3,)], scores, temperature=2.0)
+    assert regressed[0, 3] == 10.0 and regressed[0, 1] == pytest.approx(soft[0, 1])
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        soften_scores(scores, 0.0)

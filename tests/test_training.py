@@ -124,3 +124,29 @@ def test_saved_model_reproduces_the_runs_test_scores(tiny_run):
     saved = load_scores(tiny_run / "scores_eqn.npz")["test"][0]
     np.testing.assert_allclose(Annotator(tiny_run).score(frame["text"].tolist()), saved, atol=1e-5)
     np.testing.assert_allclose(frame[["anger", "fear", "joy"]].to_numpy(), np.round(saved, 2), atol=1e-9)
+
+
+def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv):
+    out = tmp_path / "v"
+    assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--head", "eqn_bce", "--stages", "3",
+                 "--regress-temperature", "2", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["stages"]) == ["coeqn", "eqn", "eqn3"] and metrics["final_stage"] == "eqn3"
+    for name in ("regressed_train.csv", "regressed_train_eqn.csv", "eqn3.keras"):
+        assert (out / name).is_file(), name
+    assert not (out / "regressed_train_eqn3.csv").exists()
+    regressed = pd.read_csv(out / "regressed_train_eqn.csv")[["anger", "fear", "joy"]].to_numpy()
+    assert ((regressed > 0) & (regressed <= 10)).all()  # T=2 lifts every kept score above 0
+    _, stage, model = load_run(out)
+    scores = np.asarray(model(tf.constant(["so happy", "furious"])))
+    assert stage == "eqn3" and ((scores >= 0) & (scores <= 10)).all()
+    np.testing.assert_allclose(Annotator(out).score(["so happy", "furious"]), scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("flags,message", [(["--stages", "0"], "--stages 0: expected 1"),
+                                           (["--regress-temperature", "0"], "--regress-temperature 0.0: expected a positive")])
+def test_bad_stage_or_temperature_is_one_line(tmp_path, emotion_csv, capsys, flags, message):
+    code = main(["train", "--arch", "ann", "--data", str(emotion_csv), *flags, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
