@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eqn (default); single / multi baselines; eqn_bce = energies under sigmoid + BCE")
     t.add_argument("--stages", type=int,
                    help="1 stops after CoEQN; default 2 (EQN); 3+ regress again from the previous stage")
+    t.add_argument("--regress-from", metavar="RUN_DIR[:STAGE]",
+                   help="regress labels from an earlier run's stage (default its last) instead of training CoEQN")
     t.add_argument("--regress-temperature", type=float, default=1.0,
                    help="temperature on the regressed scores: >1 softer, <1 closer to 0/10 (default 1, the paper)")
     t.add_argument("--epochs", type=int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
@@ -91,7 +93,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(
         arch=args.arch, data=args.data, data_dir=args.data_dir, test_data=args.test_data, text_col=args.text_col,
         label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
-        stages=args.stages, regress_temperature=args.regress_temperature, epochs=args.epochs,
+        stages=args.stages, regress_temperature=args.regress_temperature,
+        regress_from=args.regress_from, epochs=args.epochs,
         batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
         out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,

@@ -63,6 +63,7 @@ class TrainConfig:
     max_value: float = MAX_VALUE
     min_value: float = MIN_VALUE
     regress_temperature: float = 1.0
+    regress_from: str | None = None
     bert_preset: str | None = None
     mixed_precision: str | None = None
     jit_compile: str = "auto"
@@ -71,8 +72,9 @@ class TrainConfig:
 
     def resolved_stages(self) -> int:
         if not head_spec(self.head).energy:
-            if self.stages not in (None, 1):
-                raise InputError(f"--stages {self.stages}: the '{self.head}' baseline head trains in one stage; "
+            if self.stages not in (None, 1) or self.regress_from:
+                flag = f"--stages {self.stages}" if self.regress_from is None else "--regress-from"
+                raise InputError(f"{flag}: the '{self.head}' baseline head trains in one stage; "
                                  "label regression needs --head eqn or eqn_bce")
             return 1
         if self.stages is not None and self.stages < 1:
@@ -80,14 +82,44 @@ class TrainConfig:
                              "(each further stage trains on labels regressed from the previous one)")
         if not self.regress_temperature > 0:
             raise InputError(f"--regress-temperature {self.regress_temperature}: expected a positive number")
-        return self.stages or 2
+        return self.stages or (1 if self.regress_from else 2)
 
 
-def stage_names(head: str, stages: int) -> list:
-    """'coeqn', 'eqn', then 'eqn3', 'eqn4', ... for an energy head; the head's own name for a baseline."""
+def stage_names(head: str, stages: int, first: int = 1) -> list:
+    """'coeqn', 'eqn', then 'eqn3', 'eqn4', ... for an energy head (from stage number `first`);
+    the head's own name for a baseline."""
     if not head_spec(head).energy:
         return [head]
-    return ["coeqn", "eqn", *(f"eqn{i}" for i in range(3, stages + 1))][:stages]
+    return [{1: "coeqn", 2: "eqn"}.get(i, f"eqn{i}") for i in range(first, first + stages)]
+
+
+def stage_number(name: str) -> int:
+    """Position of a stage in the regression chain: coeqn and the baselines 1, eqn 2, eqnK K."""
+    if name == "eqn":
+        return 2
+    return int(name[3:]) if name.startswith("eqn") and name[3:].isdigit() else 1
+
+
+def _source_scores(spec: str, splits, train_split, texts: dict, cfg) -> tuple:
+    """(stage name, {role: energies}) of an earlier run's model on this run's train and dev texts.
+
+    `spec` is RUN_DIR or RUN_DIR:STAGE. A baseline's 0-1 outputs are rescaled to energies.
+    """
+    run_dir, stage = spec, None
+    if not Path(spec).is_dir() and ":" in spec:
+        run_dir, stage = spec.rsplit(":", 1)
+    source = read_run_config(run_dir)
+    expected = (splits.name, len(train_split))
+    found = (source["dataset"]["name"], source["dataset"]["sizes"]["train"])
+    if found != expected or source["dataset"]["label_names"] != splits.label_names:
+        raise InputError(f"--regress-from {spec}: that run trained on {found[0]} ({found[1]} train texts), this one on "
+                         f"{expected[0]} ({expected[1]}); expected the same dataset, labels and --max-train")
+    _, stage, model = load_run(run_dir, stage)
+    tokenizer, core = split_text_model(model)
+    scores = {role: predict_scores(core, tokenize(tokenizer, texts[role])) for role in ("train", "dev")}
+    if not head_spec(source["config"]["head"]).energy:
+        scores = {role: cfg.min_value + (cfg.max_value - cfg.min_value) * s for role, s in scores.items()}
+    return stage, scores
 
 
 def text_model(tokenizer, core: keras.Model) -> keras.Model:
@@ -241,6 +273,12 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
         if len(split) == 0:
             raise InputError(f"dataset '{splits.name}': the {role} split is empty")
+    first, source = 1, None
+    if cfg.regress_from:
+        # Start from an earlier run's stage instead of training CoEQN again.
+        source_texts = {"train": train_split.texts, "dev": splits.dev.texts}
+        source_stage, source = _source_scores(cfg.regress_from, splits, train_split, source_texts, cfg)
+        first = stage_number(source_stage) + 1
     chief = is_chief()
     # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files.
     run_dir = _prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
@@ -252,7 +290,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         tf.config.experimental.enable_op_determinism()
     C, names = splits.num_labels, splits.label_names
     config = {
-        "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages), "arch_config": arch_cfg,
+        "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages, first), "arch_config": arch_cfg,
         "dataset": {"name": splits.name, "label_names": names, "multi_label": splits.multi_label,
                     "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
                     "notes": splits.notes},
@@ -268,10 +306,16 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
     texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
+    if cfg.regress_from:
+        full = {role: regress_labels(labels[role], source[role], cfg.max_value, cfg.min_value,
+                                     cfg.regress_temperature) for role in ("train", "dev")}
+        write_csv(run_dir / "regressed_train.csv", scores_frame(texts["train"], labels["train"], full["train"], names))
 
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
-    stage_list = stage_names(cfg.head, stages)
+    if cfg.regress_from:
+        results["regressed_from"] = source_stage
+    stage_list = stage_names(cfg.head, stages, first)
     for name in stage_list:
         print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
         train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
@@ -295,7 +339,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             # Label regression (eq. 3): annotated labels back to max, the rest keep this stage's scores.
             full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value,
                                          cfg.regress_temperature) for role in ("train", "dev")}
-            suffix = "" if name == "coeqn" else f"_{name}"
+            suffix = "" if name == stage_list[0] and not cfg.regress_from else f"_{name}"
             write_csv(run_dir / f"regressed_train{suffix}.csv",
                       scores_frame(texts["train"], labels["train"], full["train"], names))
     results["final_stage"] = name

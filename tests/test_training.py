@@ -150,3 +150,25 @@ def test_bad_stage_or_temperature_is_one_line(tmp_path, emotion_csv, capsys, fla
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, emotion_csv, capsys):
+    base = ["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "2", "--seed", "5", "--quiet"]
+    assert main(base + ["--out", str(tmp_path / "full")]) == 0
+    assert main(base + ["--regress-from", f"{tmp_path / 'full'}:coeqn", "--out", str(tmp_path / "again")]) == 0
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert list(again["stages"]) == ["eqn"] and again["regressed_from"] == "coeqn"
+    assert again["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
+    assert again["stages"]["eqn"]["accuracy"] == full["stages"]["eqn"]["accuracy"]
+    # From the final stage (eqn) the next one is eqn3; from a baseline it is eqn.
+    assert main(base + ["--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "third")]) == 0
+    assert json.loads((tmp_path / "third" / "config.json").read_text())["stages"] == ["eqn3"]
+    assert main(base + ["--head", "multi", "--out", str(tmp_path / "multi")]) == 0
+    assert main(base + ["--head", "eqn_bce", "--regress-from", str(tmp_path / "multi"), "--out", str(tmp_path / "bce")]) == 0
+    regressed = pd.read_csv(tmp_path / "bce" / "regressed_train.csv")[["anger", "fear", "joy"]].to_numpy()
+    assert regressed.max() == 10.0 and ((regressed > 0) & (regressed < 10)).any()
+    capsys.readouterr()
+    assert main(base + ["--max-train", "100", "--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "bad")]) == 2
+    assert "expected the same dataset, labels and --max-train" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
