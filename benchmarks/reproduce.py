@@ -79,6 +79,48 @@ def read_results(path: Path) -> list:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def row_key(row) -> tuple:
+    return (row["arch"], row["dataset"], row["head"], row["seed"], row["epochs"], row["max_train"])
+
+
+def find_row(results: Path, key: tuple):
+    """The finished run of a cell in the results file, or None."""
+    return next((r for r in read_results(results) if row_key(r) == key), None)
+
+
+def claim(key: tuple) -> bool:
+    """Take a cell for this process (a file naming its pid); False if a live process holds it.
+
+    Lets several grid or variant scripts share one results file without training a cell twice.
+    """
+    path = WORK / ".claims" / ("-".join(map(str, key)) + ".pid")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        owner = int(path.read_text())
+        if owner != os.getpid():
+            os.kill(owner, 0)
+            return False
+    except (OSError, ValueError):
+        pass  # no claim, a dead owner, or an unreadable file: take it
+    path.write_text(str(os.getpid()))
+    return True
+
+
+def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
+    """The results row of a cell, training it (and appending it to `results`) unless done or claimed."""
+    key = (arch, dataset, head, seed, args.epochs, args.max_train)
+    row = find_row(results, key)
+    if row is not None or not claim(key):
+        return row
+    print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
+    row = run_cell(arch, dataset, head, seed, args)
+    with lock or threading.Lock():
+        with results.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        write_markdown(read_results(results), results.with_suffix(".md"))
+    return row
+
+
 def run_cell(arch, dataset, head, seed, args) -> dict:
     """Train one run in a fresh process (no graph or memory carried between cells)."""
     out = WORK / f"{dataset}-{arch}-{head}-s{seed}-{datetime.datetime.now():%Y%m%d%H%M%S}"
@@ -199,18 +241,9 @@ def main(argv=None) -> int:
             for head in (baseline_head(dataset), "eqn")
             if (arch, dataset, head, seed, args.epochs, args.max_train) not in done]
     lock = threading.Lock()
-
-    def one(cell):
-        print(f"== {' '.join(map(str, cell))}", flush=True)
-        row = run_cell(*cell, args)
-        with lock:
-            with results.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            write_markdown(read_results(results), results.with_suffix(".md"))
-
     # --jobs N trains N cells at once, each in its own process: small models leave cores idle.
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for future in [pool.submit(one, cell) for cell in todo]:
+        for future in [pool.submit(ensure_cell, *cell, args, results, lock) for cell in todo]:
             future.result()
     return 0
 
