@@ -19,10 +19,16 @@ def _run(results):
                            str(results)], capture_output=True, text=True, timeout=1200)  # a hang guard only
 
 
-def test_quick_grid_and_resume(tmp_path):
-    results = tmp_path / "table3.jsonl"
+@pytest.fixture(scope="module")
+def quick_grid(tmp_path_factory):
+    results = tmp_path_factory.mktemp("grid") / "table3.jsonl"
     done = _run(results)
     assert done.returncode == 0, done.stderr[-3000:]
+    return results
+
+
+def test_quick_grid_and_resume(quick_grid):
+    results, tmp_path = quick_grid, quick_grid.parent
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted((r["head"], r["seed"]) for r in rows) == [("eqn", 0), ("eqn", 1), ("single", 0), ("single", 1)]
     assert all(set(r["stages"]) == ({"coeqn", "eqn"} if r["head"] == "eqn" else {"single"}) for r in rows)
@@ -33,3 +39,21 @@ def test_quick_grid_and_resume(tmp_path):
     again = _run(results)
     assert again.returncode == 0 and "==" not in again.stdout
     assert len(results.read_text().splitlines()) == 4
+
+
+def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
+    tmp_path = quick_grid.parent
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--quick", "--results", str(tmp_path / "variants.jsonl")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "== textcnn 3tfn" not in done.stdout  # the grid's runs were reused, not retrained
+    rows = [json.loads(line) for line in (tmp_path / "variants.jsonl").read_text().splitlines()]
+    assert sorted((r["variant"], r["seed"], r["stage"]) for r in rows) == sorted(
+        (v, s, {"stage3": "eqn3"}.get(v, "eqn")) for v in ("t2", "t05", "stage3", "bce") for s in (0, 1))
+    assert all("--regress-from benchmarks/work/" in r["command"] for r in rows)
+    markdown = (tmp_path / "variants.md").read_text()
+    for name in ("baseline (single)", "CoEQN", "EQN", "t2", "t05", "stage3", "bce"):
+        assert f"| {name} |" in markdown
+    assert markdown.count("p=") >= 12  # two paired tests per non-baseline run
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert again.returncode == 0 and "==" not in again.stdout

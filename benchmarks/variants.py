@@ -1,0 +1,185 @@
+"""Label-regression variants against the best conventional head, with seeds (GoEmotions macro-F1 by default).
+
+For each seed the script needs the grid's baseline run (sigmoid multi-label head) and its two-stage EQN run
+(`reproduce.py` trains them when `table3.jsonl` lacks them), then trains each variant as one more stage
+regressed from those runs (`eqn-keras train --regress-from`), so no CoEQN is trained twice:
+
+    t2      EQN on CoEQN's scores softened by a temperature T=2 (small scores lifted)
+    t05     EQN on CoEQN's scores sharpened by T=0.5 (small scores pushed toward 0)
+    stage3  a third stage, regressed from EQN's scores
+    bce     the sigmoid baseline's scores as soft targets for an eqn_bce model (sigmoid + BCE on targets / 10)
+
+Macro-F1 uses a threshold tuned on dev (no oracle k). One JSON line per run in `variants.jsonl`;
+`variants.md` is rewritten after each one.
+
+    python benchmarks/variants.py --arch textcnn --data goemotions --seeds 3
+    python benchmarks/variants.py --quick --results /tmp/variants.jsonl     # tiny version (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reproduce  # noqa: E402
+
+ROOT, RESULTS, WORK = reproduce.ROOT, reproduce.RESULTS, reproduce.WORK
+
+# name: (what it is, head, source run ('base' = the baseline run, 'eqn' = the EQN run), source stage, extra flags)
+VARIANTS = {
+    "t2": ("EQN, regressed scores at temperature 2", "eqn", "eqn", "coeqn", ["--regress-temperature", "2"]),
+    "t05": ("EQN, regressed scores at temperature 0.5", "eqn", "eqn", "coeqn", ["--regress-temperature", "0.5"]),
+    "stage3": ("third stage, regressed from EQN", "eqn", "eqn", "eqn", []),
+    "bce": ("eqn_bce on the sigmoid baseline's scores (soft BCE targets)", "eqn_bce", "base", None, []),
+}
+
+
+def run_variant(name, source_dir, source_stage, args, seed) -> dict:
+    _, head, _, _, flags = VARIANTS[name]
+    out = WORK / f"{args.data}-{args.arch}-variant-{name}-s{seed}-{time.strftime('%Y%m%d%H%M%S')}"
+    spec = str(ROOT / source_dir) + (f":{source_stage}" if source_stage else "")
+    cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", args.arch, "--data", args.data, "--head", head,
+           "--seed", str(seed), "--epochs", str(args.epochs), "--regress-from", spec, *flags, "--out", str(out), "--quiet"]
+    if args.max_train:
+        cmd += ["--max-train", str(args.max_train)]
+    start = time.time()
+    reproduce.subprocess.run(cmd, check=True, cwd=ROOT)
+    metrics = json.loads((out / "metrics.json").read_text())
+    stage = metrics["final_stage"]
+    rep = metrics["stages"][stage]
+    return {"variant": name, "arch": args.arch, "dataset": args.data, "seed": seed, "epochs": args.epochs,
+            "max_train": args.max_train, "stage": stage, "macro_f1": rep["macro_f1"], "table3": rep["table3"],
+            "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
+            "best_epoch": rep["history"]["best_epoch"], "wall_s": round(time.time() - start, 1),
+            "commit": reproduce.commit(), "machine": reproduce.machine(),
+            "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""), "run_dir": str(out.relative_to(ROOT))}
+
+
+def grid_rows(args, results: Path, seed: int) -> dict:
+    """The baseline and EQN rows of this seed (trained now if missing); None where another process holds one."""
+    rows = {}
+    for role, head in (("base", reproduce.baseline_head(args.data)), ("eqn", "eqn")):
+        row = reproduce.ensure_cell(args.arch, args.data, head, seed, args, results)
+        if row is not None and not (ROOT / row["run_dir"] / "config.json").is_file():
+            # A fresh clone has the results but not the run directories: retrain (seeded CPU runs repeat exactly).
+            row = reproduce.run_cell(args.arch, args.data, head, seed, args)
+        rows[role] = row
+    return rows
+
+
+def summarize(grid: list, rows: list, args) -> str:
+    """Markdown: each variant's macro-F1 and hit rate over seeds, and its paired difference to the baseline."""
+    from scipy import stats
+
+    per = {}  # name -> {seed: (macro_f1, table3)}
+    base_head = reproduce.baseline_head(args.data)
+    for r in grid:
+        for stage, rep in r["stages"].items():
+            name = {base_head: f"baseline ({base_head})", "coeqn": "CoEQN", "eqn": "EQN"}[stage]
+            per.setdefault(name, {})[r["seed"]] = (rep["macro_f1"], rep["table3"])
+    for r in rows:
+        per.setdefault(r["variant"], {})[r["seed"]] = (r["macro_f1"], r["table3"])
+    base = per.get(f"baseline ({base_head})", {})
+    metric = next((r["table3_metric"] for r in rows), "hit_rate" if args.data in reproduce.MULTI_LABEL else "accuracy")
+    lines = [f"| run | what | macro-F1 (dev-tuned threshold) | {metric} | macro-F1 − baseline (paired t p) | "
+             f"{metric} − baseline | seeds |", "|---|---|---|---|---|---|---|"]
+    what = {f"baseline ({base_head})": "conventional head, one stage", "CoEQN": "stage 1 of the paper's EQN",
+            "EQN": "stage 2 of the paper's EQN", **{k: v[0] for k, v in VARIANTS.items()}}
+
+    def fmt(values):
+        if not values:
+            return "—"
+        return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
+
+    def diff(seeds_vals, index):
+        seeds = sorted(set(base) & set(seeds_vals))
+        if not seeds:
+            return "—"
+        a = np.array([seeds_vals[s][index] for s in seeds])
+        b = np.array([base[s][index] for s in seeds])
+        if len(seeds) < 2:
+            return f"{(a - b).mean():+.4f} (n=1)"
+        return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.2f})"
+
+    for name in [f"baseline ({base_head})", "CoEQN", "EQN", *VARIANTS]:
+        vals = per.get(name, {})
+        if not vals:
+            continue
+        lines.append(f"| {name} | {what[name]} | {fmt([v[0] for v in vals.values()])} | "
+                     f"{fmt([v[1] for v in vals.values()])} | {diff(vals, 0) if 'baseline' not in name else '—'} | "
+                     f"{diff(vals, 1) if 'baseline' not in name else '—'} | {len(vals)} |")
+    return "\n".join(lines)
+
+
+def write_markdown(grid, rows, args, path: Path) -> None:
+    everything = grid + rows
+    text = [f"# Label-regression variants: {args.arch} on {args.data}", "",
+            "Written by `benchmarks/variants.py` from `variants.jsonl` and the grid's `table3.jsonl`; every number",
+            "below was measured by these scripts. Macro-F1 at the threshold that maximizes it on dev (one threshold",
+            "for all labels); the paired t-test is over seeds, against the baseline run of the same seed.",
+            f"Setup: at most {args.epochs} epochs with early stopping on dev loss"
+            + (f", {args.max_train} training texts" if args.max_train else "") + ".", "",
+            summarize(grid, rows, args), "",
+            f"Machines: {'; '.join(sorted({r['machine'] for r in everything}))}. "
+            f"Commits: {', '.join(sorted({r['commit'] for r in everything}))}.", "", "Variant commands:", ""]
+    text += [f"    {r['command']}" for r in rows]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(text) + "\n")
+    tmp.replace(path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", default="textcnn", choices=reproduce.ARCHS)
+    p.add_argument("--data", default="goemotions", choices=reproduce.DATASETS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-train", type=int)
+    p.add_argument("--bert-preset")
+    p.add_argument("--quick", action="store_true", help="tiny version for CI: 3tfn, 300 texts, 1 epoch, 2 seeds")
+    p.add_argument("--results", default=str(RESULTS / "variants.jsonl"))
+    p.add_argument("--grid-results", help="the grid's results file (default: table3.jsonl beside --results)")
+    args = p.parse_args(argv)
+    args.jobs = 1
+    if args.quick:
+        args.arch, args.data, args.seeds, args.epochs, args.max_train = "textcnn", "3tfn", 2, 1, 300
+    results = Path(args.results)
+    grid_results = Path(args.grid_results) if args.grid_results else results.with_name("table3.jsonl")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    reproduce.WORK.mkdir(parents=True, exist_ok=True)
+    md = results.with_suffix(".md")
+
+    def current():
+        keep = lambda r: (r["arch"], r["dataset"], r["epochs"], r["max_train"]) == (args.arch, args.data, args.epochs,
+                                                                                   args.max_train)
+        return ([r for r in reproduce.read_results(grid_results) if keep(r)],
+                [r for r in reproduce.read_results(results) if keep(r)])
+
+    for seed in range(args.seeds):
+        sources = grid_rows(args, grid_results, seed)
+        for name in args.variants:
+            _, _, source, stage, _ = VARIANTS[name]
+            if any(r["variant"] == name and r["seed"] == seed for r in current()[1]):
+                continue
+            if sources[source] is None:
+                print(f"-- {name} seed {seed}: its source run is missing or held by another process; skipped",
+                      flush=True)
+                continue
+            print(f"== variant {name} seed {seed}", flush=True)
+            row = run_variant(name, sources[source]["run_dir"], stage, args, seed)
+            with results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            write_markdown(*current(), args, md)
+    write_markdown(*current(), args, md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
