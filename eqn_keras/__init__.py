@@ -6,7 +6,7 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-from .labels import init_full_labels, regress_labels, threshold_annotate  # noqa: E402
+from .labels import init_full_labels, regress_labels, soften_scores, threshold_annotate  # noqa: E402
 from .heads import HEADS, build_head, eqn_head  # noqa: E402
 from .builders import ARCHS, build_model, load_arch_config  # noqa: E402
 from .sequence import FullLabelSequence, make_vectorizer, tokenize  # noqa: E402
@@ -20,5 +20,5 @@ __all__ = [
     "ARCHS", "HEADS", "Annotator", "DatasetSplits", "FullLabelSequence", "InputError", "TextDataset",
     "TrainConfig", "annotate_file", "export_run", "build_head", "build_model", "eqn_head", "evaluate_run",
     "init_full_labels", "load_arch_config", "load_dataset", "load_run", "make_vectorizer",
-    "regress_labels", "threshold_annotate", "tokenize", "train",
+    "regress_labels", "soften_scores", "threshold_annotate", "tokenize", "train",
 ]
