@@ -48,6 +48,7 @@ def run_variant(name, source_dir, source_stage, args, seed) -> dict:
            "--seed", str(seed), "--epochs", str(args.epochs), "--regress-from", spec, *flags, "--out", str(out), "--quiet"]
     if args.max_train:
         cmd += ["--max-train", str(args.max_train)]
+    code = reproduce.commit()
     start = time.time()
     reproduce.subprocess.run(cmd, check=True, cwd=ROOT)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -57,7 +58,7 @@ def run_variant(name, source_dir, source_stage, args, seed) -> dict:
             "max_train": args.max_train, "stage": stage, "macro_f1": rep["macro_f1"], "table3": rep["table3"],
             "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
             "best_epoch": rep["history"]["best_epoch"], "wall_s": round(time.time() - start, 1),
-            "commit": reproduce.commit(), "machine": reproduce.machine(),
+            "commit": code, "machine": reproduce.machine(),
             "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""), "run_dir": str(out.relative_to(ROOT))}
 
 
