@@ -213,6 +213,14 @@ def summarize(rows: list) -> str:
         lines.append(f"| {arch} | {dataset} | {setup} | {metric} | {paper[0] or '—'} | {fmt(b)} | {paper[1] or '—'} | "
                      f"{fmt(c)} | {fmt(e)} | {diff(c)} | {diff(e)} | {seeds} | {macro} | {differs} | "
                      f"{hardware(r['machine'] for r in cell)} |")
+    covered = {(a, d) for a, d, _, _ in keys}
+    for arch in ARCHS:
+        for dataset in DATASETS:
+            if (arch, dataset) not in covered:
+                paper = PAPER.get((arch, dataset), (None, None))
+                differs = "; ".join(filter(None, [ARCH_DIFF.get(arch), DATASET_DIFF.get(dataset)]))
+                lines.append(f"| {arch} | {dataset} | not run yet | | {paper[0]} | — | {paper[1]} | — | — | — | — | 0 "
+                             f"| — | {differs} | — |")
     return "\n".join(lines)
 
 
