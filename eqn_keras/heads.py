@@ -35,6 +35,26 @@ HEADS = {
 
 
 @keras.saving.register_keras_serializable(package="eqn_keras")
+class EnergySigmoid(keras.layers.Layer):
+    """min + (max - min) * sigmoid(logits): energies from logits, which it keeps for a stable `EnergyBCE`."""
+
+    def __init__(self, max_value: float = MAX_VALUE, min_value: float = MIN_VALUE, **kwargs):
+        super().__init__(**kwargs)
+        self.max_value, self.min_value = float(max_value), float(min_value)
+
+    def call(self, logits):
+        energies = self.min_value + (self.max_value - self.min_value) * keras.ops.sigmoid(logits)
+        try:  # as Keras's own sigmoid does, so the loss can use the logits (no clipped log of a saturated sigmoid)
+            energies._keras_logits = logits
+        except AttributeError:  # eager tensors take no attributes; the loss then falls back to probabilities
+            pass
+        return energies
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "min_value": self.min_value}
+
+
+@keras.saving.register_keras_serializable(package="eqn_keras")
 class EnergyBCE(keras.losses.Loss):
     """Binary cross-entropy between energies rescaled to 0-1: soft targets for the `eqn_bce` head."""
 
@@ -44,7 +64,11 @@ class EnergyBCE(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         span = self.max_value - self.min_value
-        return keras.losses.binary_crossentropy((y_true - self.min_value) / span, (y_pred - self.min_value) / span)
+        target = (y_true - self.min_value) / span
+        logits = getattr(y_pred, "_keras_logits", None)
+        if logits is not None:
+            return keras.losses.binary_crossentropy(target, logits, from_logits=True)
+        return keras.losses.binary_crossentropy(target, (y_pred - self.min_value) / span)
 
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "min_value": self.min_value}
@@ -69,14 +93,17 @@ def eqn_head(num_labels: int, hidden_units: int = 128, hidden_activation: str = 
 
     `energy_range` (min, max) rescales a 0-1 output activation to energies (the `eqn_bce` head).
     """
+    if energy_range is not None and output_activation != "sigmoid":
+        raise ValueError(f"energy_range scales a sigmoid output, not '{output_activation}'")
     layers = [
         keras.layers.Dense(hidden_units, activation=hidden_activation, name="dense"),
         # float32 output keeps energies exact under mixed precision.
-        keras.layers.Dense(num_labels, activation=output_activation, name="scores", dtype="float32"),
+        keras.layers.Dense(num_labels, activation="linear" if energy_range else output_activation,
+                           name="scores", dtype="float32"),
     ]
     if energy_range is not None:
         low, high = energy_range
-        layers.append(keras.layers.Rescaling(high - low, offset=low, name="energy", dtype="float32"))
+        layers.append(EnergySigmoid(high, low, name="energy", dtype="float32"))
     return keras.Sequential(layers, name=name)
 
 

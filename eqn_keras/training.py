@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -100,6 +101,18 @@ def stage_number(name: str) -> int:
     return int(name[3:]) if name.startswith("eqn") and name[3:].isdigit() else 1
 
 
+def _texts_digest(texts) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def regressed_file(source_stage: str) -> str:
+    """Where the labels regressed from a stage are written: regressed_train.csv for CoEQN (or a baseline)."""
+    return "regressed_train.csv" if stage_number(source_stage) == 1 else f"regressed_train_{source_stage}.csv"
+
+
 def _source_scores(spec: str, splits, train_split, texts: dict, cfg) -> tuple:
     """(stage name, {role: energies}) of an earlier run's model on this run's train and dev texts.
 
@@ -109,11 +122,17 @@ def _source_scores(spec: str, splits, train_split, texts: dict, cfg) -> tuple:
     if not Path(spec).is_dir() and ":" in spec:
         run_dir, stage = spec.rsplit(":", 1)
     source = read_run_config(run_dir)
-    expected = (splits.name, len(train_split))
-    found = (source["dataset"]["name"], source["dataset"]["sizes"]["train"])
+    # Its model must not have seen this run's dev or test texts: same data, split seed and subset.
+    keys = ("data", "test_data", "seed", "max_train", "max_value", "min_value")
+    found = [source["dataset"]["name"], source["dataset"]["sizes"]["train"], source["dataset"].get("train_sha256"),
+             *(source["config"].get(k) for k in keys)]
+    expected = [splits.name, len(train_split), _texts_digest(train_split.texts), *(getattr(cfg, k) for k in keys)]
+    if found[2] is None:
+        found[2] = expected[2]  # a run from before the digest was recorded: the other fields decide
     if found != expected or source["dataset"]["label_names"] != splits.label_names:
-        raise InputError(f"--regress-from {spec}: that run trained on {found[0]} ({found[1]} train texts), this one on "
-                         f"{expected[0]} ({expected[1]}); expected the same dataset, labels and --max-train")
+        raise InputError(f"--regress-from {spec}: that run trained on {found[0]} ({found[1]} train texts, seed "
+                         f"{found[5]}), this one on {expected[0]} ({expected[1]}, seed {expected[5]}); expected the "
+                         "same --data, --test-data, --seed, --max-train, energy range and labels")
     _, stage, model = load_run(run_dir, stage)
     tokenizer, core = split_text_model(model)
     scores = {role: predict_scores(core, tokenize(tokenizer, texts[role])) for role in ("train", "dev")}
@@ -293,6 +312,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages, first), "arch_config": arch_cfg,
         "dataset": {"name": splits.name, "label_names": names, "multi_label": splits.multi_label,
                     "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
+                    "train_sha256": _texts_digest(train_split.texts),
                     "notes": splits.notes},
         "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
@@ -309,7 +329,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     if cfg.regress_from:
         full = {role: regress_labels(labels[role], source[role], cfg.max_value, cfg.min_value,
                                      cfg.regress_temperature) for role in ("train", "dev")}
-        write_csv(run_dir / "regressed_train.csv", scores_frame(texts["train"], labels["train"], full["train"], names))
+        write_csv(run_dir / regressed_file(source_stage),
+                  scores_frame(texts["train"], labels["train"], full["train"], names))
 
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
@@ -339,8 +360,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             # Label regression (eq. 3): annotated labels back to max, the rest keep this stage's scores.
             full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value,
                                          cfg.regress_temperature) for role in ("train", "dev")}
-            suffix = "" if name == stage_list[0] and not cfg.regress_from else f"_{name}"
-            write_csv(run_dir / f"regressed_train{suffix}.csv",
+            write_csv(run_dir / regressed_file(name),
                       scores_frame(texts["train"], labels["train"], full["train"], names))
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)

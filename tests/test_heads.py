@@ -54,3 +54,25 @@ def test_eqn_bce_head_outputs_energies_and_its_loss_is_bce_on_rescaled_targets()
     assert EnergyBCE.from_config(loss.get_config()).max_value == 10.0
     full = np.array([[10.0, 3.0]], dtype="float32")
     np.testing.assert_array_equal(head_targets("eqn_bce", full, 10.0), full)
+
+
+def test_eqn_bce_loss_uses_logits_so_a_saturated_sigmoid_still_learns():
+    import tensorflow as tf
+
+    from eqn_keras.heads import head_loss
+
+    head = build_head("eqn_bce", 2, hidden_units=4)
+    x = tf.ones((1, 3))
+    head(x)
+    kernel, _ = head.layers[1].get_weights()
+    head.layers[1].set_weights([np.zeros_like(kernel), np.array([40.0, 0.0], "float32")])  # label 0 saturated at 10
+
+    @tf.function
+    def loss_and_bias_grad():
+        with tf.GradientTape() as tape:
+            loss = head_loss("eqn_bce")(tf.constant([[0.0, 5.0]]), head(x))
+        return loss, tape.gradient(loss, head.layers[1].bias)
+
+    loss, grad = loss_and_bias_grad()
+    assert float(loss) == pytest.approx((40.0 + np.log(2.0)) / 2, rel=1e-4)  # a clipped log would stop near 8
+    assert float(grad[0]) == pytest.approx(0.5, rel=1e-4) and abs(float(grad[1])) < 1e-6

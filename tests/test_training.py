@@ -141,6 +141,12 @@ def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotio
     scores = np.asarray(model(tf.constant(["so happy", "furious"])))
     assert stage == "eqn3" and ((scores >= 0) & (scores <= 10)).all()
     np.testing.assert_allclose(Annotator(out).score(["so happy", "furious"]), scores, atol=1e-5)
+    # the eqn_bce head's EnergySigmoid exports and serves from plain TensorFlow
+    from eqn_keras.export import export_run
+
+    served = tf.saved_model.load(str(export_run(out, out=tmp_path / "served")))
+    energy = served.signatures["serving_default"](text=tf.constant(["so happy", "furious"]))["energy"].numpy()
+    np.testing.assert_allclose(energy, scores, atol=1e-4)
 
 
 @pytest.mark.parametrize("flags,message", [(["--stages", "0"], "--stages 0: expected 1"),
@@ -169,6 +175,8 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, emotion_cs
     regressed = pd.read_csv(tmp_path / "bce" / "regressed_train.csv")[["anger", "fear", "joy"]].to_numpy()
     assert regressed.max() == 10.0 and ((regressed > 0) & (regressed < 10)).any()
     capsys.readouterr()
-    assert main(base + ["--max-train", "100", "--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "bad")]) == 2
-    assert "expected the same dataset, labels and --max-train" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
+    assert (tmp_path / "third" / "regressed_train_eqn.csv").is_file()
+    for flags in (["--max-train", "100"], ["--seed", "6"]):  # another subset or split: its model saw our dev/test
+        assert main(base + flags + ["--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "bad")]) == 2
+        assert "expected the same --data, --test-data, --seed, --max-train" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
