@@ -109,22 +109,33 @@ def find_row(results: Path, key: tuple):
     return next((r for r in read_results(results) if row_key(r) == key), None)
 
 
+def claim_path(key: tuple) -> Path:
+    return WORK / ".claims" / ("-".join(map(str, key)) + ".pid")
+
+
 def claim(key: tuple) -> bool:
-    """Take a cell for this process (a file naming its pid); False if a live process holds it.
+    """Take a cell for this process (a file created exclusively, naming its pid); False if a live process holds it.
 
     Lets several grid or variant scripts share one results file without training a cell twice.
     """
-    path = WORK / ".claims" / ("-".join(map(str, key)) + ".pid")
+    path = claim_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        owner = int(path.read_text())
-        if owner != os.getpid():
-            os.kill(owner, 0)
-            return False
-    except (OSError, ValueError):
-        pass  # no claim, a dead owner, or an unreadable file: take it
-    path.write_text(str(os.getpid()))
-    return True
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or 0), 0)
+                return False  # its owner is alive
+            except ProcessLookupError:
+                path.unlink(missing_ok=True)  # a killed run's claim: remove it and try again
+                continue
+            except (ValueError, OSError):
+                return False  # being written or unreadable: leave it to its owner
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        return True
+    return False
 
 
 def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
@@ -133,13 +144,19 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
     row = find_row(results, key)
     if row is not None or not claim(key):
         return row
-    print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
-    row = run_cell(arch, dataset, head, seed, args)
-    with lock or threading.Lock():
-        with results.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        write_markdown(read_results(results), results.with_suffix(".md"))
-    return row
+    try:
+        row = find_row(results, key)  # finished by another process between the first look and the claim
+        if row is not None:
+            return row
+        print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
+        row = run_cell(arch, dataset, head, seed, args)
+        with lock or threading.Lock():
+            with results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            write_markdown(read_results(results), results.with_suffix(".md"))
+        return row
+    finally:
+        claim_path(key).unlink(missing_ok=True)
 
 
 def run_cell(arch, dataset, head, seed, args) -> dict:

@@ -48,6 +48,8 @@ def run_variant(name, source_dir, source_stage, args, seed) -> dict:
            "--seed", str(seed), "--epochs", str(args.epochs), "--regress-from", spec, *flags, "--out", str(out), "--quiet"]
     if args.max_train:
         cmd += ["--max-train", str(args.max_train)]
+    if args.arch == "bert" and args.bert_preset:
+        cmd += ["--bert-preset", args.bert_preset]
     code = reproduce.commit()
     start = time.time()
     reproduce.subprocess.run(cmd, check=True, cwd=ROOT)
@@ -59,7 +61,16 @@ def run_variant(name, source_dir, source_stage, args, seed) -> dict:
             "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
             "best_epoch": rep["history"]["best_epoch"], "wall_s": round(time.time() - start, 1),
             "commit": code, "machine": reproduce.machine(),
-            "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""), "run_dir": str(out.relative_to(ROOT))}
+            "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""), "run_dir": str(out.relative_to(ROOT)),
+            "source_run_dir": source_dir}
+
+
+def source_of(row) -> str:
+    """The run directory a variant row was regressed from (older rows name it only in their command)."""
+    if row.get("source_run_dir"):
+        return row["source_run_dir"]
+    spec = row["command"].split("--regress-from ", 1)[1].split(" ", 1)[0]
+    return spec.rsplit(":", 1)[0] if ":" in spec else spec
 
 
 def grid_rows(args, results: Path, seed: int) -> dict:
@@ -87,9 +98,10 @@ def summarize(grid: list, rows: list, args) -> str:
     for r in rows:
         per.setdefault(r["variant"], {})[r["seed"]] = (r["macro_f1"], r["table3"])
     base = per.get(f"baseline ({base_head})", {})
+    eqn = per.get("EQN", {})
     metric = next((r["table3_metric"] for r in rows), "hit_rate" if args.data in reproduce.MULTI_LABEL else "accuracy")
     lines = [f"| run | what | macro-F1 (dev-tuned threshold) | {metric} | macro-F1 − baseline (paired t p) | "
-             f"{metric} − baseline | seeds |", "|---|---|---|---|---|---|---|"]
+             f"{metric} − baseline | macro-F1 − EQN | seeds |", "|---|---|---|---|---|---|---|---|"]
     what = {f"baseline ({base_head})": "conventional head, one stage", "CoEQN": "stage 1 of the paper's EQN",
             "EQN": "stage 2 of the paper's EQN", **{k: v[0] for k, v in VARIANTS.items()}}
 
@@ -98,12 +110,15 @@ def summarize(grid: list, rows: list, args) -> str:
             return "—"
         return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
 
-    def diff(seeds_vals, index):
-        seeds = sorted(set(base) & set(seeds_vals))
+    def diff(seeds_vals, index, against=None):
+        against = base if against is None else against
+        seeds = sorted(set(against) & set(seeds_vals))
         if not seeds:
             return "—"
         a = np.array([seeds_vals[s][index] for s in seeds])
-        b = np.array([base[s][index] for s in seeds])
+        b = np.array([against[s][index] for s in seeds])
+        if np.all(a == b):
+            return "0 (identical)"
         if len(seeds) < 2:
             return f"{(a - b).mean():+.4f} (n=1)"
         return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.2f})"
@@ -114,7 +129,8 @@ def summarize(grid: list, rows: list, args) -> str:
             continue
         lines.append(f"| {name} | {what[name]} | {fmt([v[0] for v in vals.values()])} | "
                      f"{fmt([v[1] for v in vals.values()])} | {diff(vals, 0) if 'baseline' not in name else '—'} | "
-                     f"{diff(vals, 1) if 'baseline' not in name else '—'} | {len(vals)} |")
+                     f"{diff(vals, 1) if 'baseline' not in name else '—'} | "
+                     f"{diff(vals, 0, eqn) if name in VARIANTS else '—'} | {len(vals)} |")
     return "\n".join(lines)
 
 
@@ -158,17 +174,23 @@ def main(argv=None) -> int:
     md = results.with_suffix(".md")
 
     def current():
+        """(grid rows, variant rows regressed from those grid runs) of this arch, data and setup."""
         keep = lambda r: (r["arch"], r["dataset"], r["epochs"], r["max_train"]) == (args.arch, args.data, args.epochs,
                                                                                    args.max_train)
-        return ([r for r in reproduce.read_results(grid_results) if keep(r)],
-                [r for r in reproduce.read_results(results) if keep(r)])
+        grid = [r for r in reproduce.read_results(grid_results) if keep(r)]
+        runs = {r["run_dir"] for r in grid}
+        return grid, [r for r in reproduce.read_results(results) if keep(r) and source_of(r) in runs]
 
     for seed in range(args.seeds):
-        sources = grid_rows(args, grid_results, seed)
+        sources = None
         for name in args.variants:
             _, _, source, stage, _ = VARIANTS[name]
-            if any(r["variant"] == name and r["seed"] == seed for r in current()[1]):
+            grid_now = {r["head"]: r["run_dir"] for r in current()[0] if r["seed"] == seed}
+            source_dir = grid_now.get(reproduce.baseline_head(args.data) if source == "base" else "eqn")
+            # done: a row of this variant regressed from the grid's current run (a rerun grid cell redoes it)
+            if any(r["variant"] == name and r["seed"] == seed and source_of(r) == source_dir for r in current()[1]):
                 continue
+            sources = sources or grid_rows(args, grid_results, seed)
             if sources[source] is None:
                 print(f"-- {name} seed {seed}: its source run is missing or held by another process; skipped",
                       flush=True)
