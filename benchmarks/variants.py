@@ -7,7 +7,7 @@ regressed from those runs (`eqn-keras train --regress-from`), so no CoEQN is tra
     t2      EQN on CoEQN's scores softened by a temperature T=2 (small scores lifted)
     t05     EQN on CoEQN's scores sharpened by T=0.5 (small scores pushed toward 0)
     stage3  a third stage, regressed from EQN's scores
-    bce     the sigmoid baseline's scores as soft targets for an eqn_bce model (sigmoid + BCE on targets / 10)
+    bce     the conventional baseline's scores as soft targets for an eqn_bce model (sigmoid + BCE on targets / 10)
 
 Macro-F1 uses a threshold tuned on dev (no oracle k). One JSON line per run in `variants.jsonl`;
 `variants.md` is rewritten after each one.
@@ -36,7 +36,7 @@ VARIANTS = {
     "t2": ("EQN, regressed scores at temperature 2", "eqn", "eqn", "coeqn", ["--regress-temperature", "2"]),
     "t05": ("EQN, regressed scores at temperature 0.5", "eqn", "eqn", "coeqn", ["--regress-temperature", "0.5"]),
     "stage3": ("third stage, regressed from EQN", "eqn", "eqn", "eqn", []),
-    "bce": ("eqn_bce on the sigmoid baseline's scores (soft BCE targets)", "eqn_bce", "base", None, []),
+    "bce": ("eqn_bce on the conventional baseline's scores (soft BCE targets)", "eqn_bce", "base", None, []),
 }
 
 
