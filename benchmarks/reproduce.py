@@ -221,7 +221,7 @@ def summarize(rows: list) -> str:
             if len(seeds) < 2:
                 return f"{delta.mean():+.4f} (n=1)"
             p = stats.ttest_rel([d[s]["table3"] for s in seeds], [b[s]["table3"] for s in seeds]).pvalue
-            return f"{delta.mean():+.4f} (p={p:.2f})"
+            return f"{delta.mean():+.4f} (p={p:.3f})"
 
         paper = PAPER.get((arch, dataset), (None, None))
         metric = next(iter(b.values()), next(iter(c.values()), {})).get("table3_metric", "?")

@@ -121,7 +121,7 @@ def summarize(grid: list, rows: list, args) -> str:
             return "0 (identical)"
         if len(seeds) < 2:
             return f"{(a - b).mean():+.4f} (n=1)"
-        return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.2f})"
+        return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.3f})"
 
     for name in [f"baseline ({base_head})", "CoEQN", "EQN", *VARIANTS]:
         vals = per.get(name, {})
