@@ -15,6 +15,7 @@ from keras import ops
 
 from .fileio import InputError
 from .heads import build_head
+from .labels import MAX_VALUE, MIN_VALUE
 from .layers import PaddingMask
 
 HF_FILES = ("config.json", "vocab.txt")
@@ -102,7 +103,8 @@ class ZerosLike(keras.layers.Layer):
         return ops.zeros_like(token_ids)
 
 
-def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str, energy_range: tuple = (0.0, 10.0)) -> keras.Model:
+def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str,
+                     energy_range: tuple = (MIN_VALUE, MAX_VALUE)) -> keras.Model:
     """Token ids -> keras-hub BertBackbone -> pooled output -> dropout -> the shared head."""
     import keras_hub
 

@@ -113,7 +113,7 @@ def regressed_file(source_stage: str) -> str:
     return "regressed_train.csv" if stage_number(source_stage) == 1 else f"regressed_train_{source_stage}.csv"
 
 
-def _source_scores(spec: str, splits, train_split, texts: dict, cfg) -> tuple:
+def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dict, cfg) -> tuple:
     """(stage name, {role: energies}) of an earlier run's model on this run's train and dev texts.
 
     `spec` is RUN_DIR or RUN_DIR:STAGE. A baseline's 0-1 outputs are rescaled to energies.
@@ -126,7 +126,7 @@ def _source_scores(spec: str, splits, train_split, texts: dict, cfg) -> tuple:
     keys = ("data", "test_data", "seed", "max_train", "max_value", "min_value")
     found = [source["dataset"]["name"], source["dataset"]["sizes"]["train"], source["dataset"].get("train_sha256"),
              *(source["config"].get(k) for k in keys)]
-    expected = [splits.name, len(train_split), _texts_digest(train_split.texts), *(getattr(cfg, k) for k in keys)]
+    expected = [splits.name, len(train_split), train_digest, *(getattr(cfg, k) for k in keys)]
     if found[2] is None:
         found[2] = expected[2]  # a run from before the digest was recorded: the other fields decide
     if found != expected or source["dataset"]["label_names"] != splits.label_names:
@@ -292,11 +292,12 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
         if len(split) == 0:
             raise InputError(f"dataset '{splits.name}': the {role} split is empty")
+    texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
+    train_digest = _texts_digest(train_split.texts)
     first, source = 1, None
     if cfg.regress_from:
         # Start from an earlier run's stage instead of training CoEQN again.
-        source_texts = {"train": train_split.texts, "dev": splits.dev.texts}
-        source_stage, source = _source_scores(cfg.regress_from, splits, train_split, source_texts, cfg)
+        source_stage, source = _source_scores(cfg.regress_from, splits, train_split, train_digest, texts, cfg)
         first = stage_number(source_stage) + 1
     chief = is_chief()
     # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files.
@@ -312,7 +313,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages, first), "arch_config": arch_cfg,
         "dataset": {"name": splits.name, "label_names": names, "multi_label": splits.multi_label,
                     "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
-                    "train_sha256": _texts_digest(train_split.texts),
+                    "train_sha256": train_digest,
                     "notes": splits.notes},
         "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
@@ -325,12 +326,17 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
            for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test))}
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
-    texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
+
+    def regress(from_stage, stage_scores):
+        """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores."""
+        regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
+                                          cfg.regress_temperature) for role in ("train", "dev")}
+        write_csv(run_dir / regressed_file(from_stage),
+                  scores_frame(texts["train"], labels["train"], regressed["train"], names))
+        return regressed
+
     if cfg.regress_from:
-        full = {role: regress_labels(labels[role], source[role], cfg.max_value, cfg.min_value,
-                                     cfg.regress_temperature) for role in ("train", "dev")}
-        write_csv(run_dir / regressed_file(source_stage),
-                  scores_frame(texts["train"], labels["train"], full["train"], names))
+        full = regress(source_stage, source)
 
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
@@ -357,11 +363,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
         if spec.energy and name != stage_list[-1]:
-            # Label regression (eq. 3): annotated labels back to max, the rest keep this stage's scores.
-            full = {role: regress_labels(labels[role], scores[role], cfg.max_value, cfg.min_value,
-                                         cfg.regress_temperature) for role in ("train", "dev")}
-            write_csv(run_dir / regressed_file(name),
-                      scores_frame(texts["train"], labels["train"], full["train"], names))
+            full = regress(name, scores)
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
     if not chief:
