@@ -159,11 +159,14 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
         claim_path(key).unlink(missing_ok=True)
 
 
-def run_cell(arch, dataset, head, seed, args) -> dict:
-    """Train one run in a fresh process (no graph or memory carried between cells)."""
-    out = WORK / f"{dataset}-{arch}-{head}-s{seed}-{datetime.datetime.now():%Y%m%d%H%M%S}"
+def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
+    """`eqn-keras train` in a fresh process (no graph or memory carried between runs) into WORK/<name>-<time>.
+
+    Returns (metrics, provenance): the run's metrics.json and the row fields saying how it was made.
+    """
+    out = WORK / f"{name}-{datetime.datetime.now():%Y%m%d%H%M%S}"
     cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", arch, "--data", dataset, "--head", head,
-           "--seed", str(seed), "--epochs", str(args.epochs), "--out", str(out), "--quiet"]
+           "--seed", str(seed), "--epochs", str(args.epochs), *extra, "--out", str(out), "--quiet"]
     if args.max_train:
         cmd += ["--max-train", str(args.max_train)]
     if arch == "bert" and args.bert_preset:
@@ -171,11 +174,17 @@ def run_cell(arch, dataset, head, seed, args) -> dict:
     code = commit()  # the code the run imports now; later edits do not change it
     start = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT)
-    wall = time.time() - start
-    metrics = json.loads((out / "metrics.json").read_text())
+    provenance = {"wall_s": round(time.time() - start, 1), "commit": code, "machine": machine(),
+                  "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""),
+                  "run_dir": str(out.relative_to(ROOT))}
+    return json.loads((out / "metrics.json").read_text()), provenance
+
+
+def run_cell(arch, dataset, head, seed, args) -> dict:
+    """Train one grid cell; its results row."""
+    metrics, provenance = train_run(arch, dataset, head, seed, args, f"{dataset}-{arch}-{head}-s{seed}")
     row = {"arch": arch, "dataset": dataset, "head": head, "seed": seed, "epochs": args.epochs,
-           "max_train": args.max_train, "wall_s": round(wall, 1), "jobs": args.jobs, "commit": code, "machine": machine(),
-           "command": " ".join(["eqn-keras"] + cmd[3:]), "run_dir": str(out.relative_to(ROOT)), "stages": {}}
+           "max_train": args.max_train, "jobs": args.jobs, **provenance, "stages": {}}
     for stage, rep in metrics["stages"].items():
         row["stages"][stage] = {k: rep.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate",
                                                         "macro_f1", "threshold")}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,27 +41,16 @@ VARIANTS = {
 
 def run_variant(name, source_dir, source_stage, args, seed) -> dict:
     _, head, _, _, flags = VARIANTS[name]
-    out = WORK / f"{args.data}-{args.arch}-variant-{name}-s{seed}-{time.strftime('%Y%m%d%H%M%S')}"
     spec = str(ROOT / source_dir) + (f":{source_stage}" if source_stage else "")
-    cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", args.arch, "--data", args.data, "--head", head,
-           "--seed", str(seed), "--epochs", str(args.epochs), "--regress-from", spec, *flags, "--out", str(out), "--quiet"]
-    if args.max_train:
-        cmd += ["--max-train", str(args.max_train)]
-    if args.arch == "bert" and args.bert_preset:
-        cmd += ["--bert-preset", args.bert_preset]
-    code = reproduce.commit()
-    start = time.time()
-    reproduce.subprocess.run(cmd, check=True, cwd=ROOT)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics, provenance = reproduce.train_run(args.arch, args.data, head, seed, args,
+                                              f"{args.data}-{args.arch}-variant-{name}-s{seed}",
+                                              ["--regress-from", spec, *flags])
     stage = metrics["final_stage"]
     rep = metrics["stages"][stage]
     return {"variant": name, "arch": args.arch, "dataset": args.data, "seed": seed, "epochs": args.epochs,
             "max_train": args.max_train, "stage": stage, "macro_f1": rep["macro_f1"], "table3": rep["table3"],
             "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
-            "best_epoch": rep["history"]["best_epoch"], "wall_s": round(time.time() - start, 1),
-            "commit": code, "machine": reproduce.machine(),
-            "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""), "run_dir": str(out.relative_to(ROOT)),
-            "source_run_dir": source_dir}
+            "best_epoch": rep["history"]["best_epoch"], **provenance, "source_run_dir": source_dir}
 
 
 def source_of(row) -> str:
