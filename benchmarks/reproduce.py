@@ -207,6 +207,10 @@ def summarize(rows: list) -> str:
         setup = f"≤{epochs} epochs" + (f", {max_train} train texts" if max_train else "")
         if arch == "bert" and (max_train or epochs < 3):
             setup += " (reduced: CPU budget)"
+        runs = [v["best_epoch"] for r in cell for v in r["stages"].values()]
+        last = sum(b == epochs for b in runs)
+        if last:  # early stopping did not end these runs: the dev loss was still falling at the epoch limit
+            setup += f"; epoch limit hit (best epoch = last) in {last} of {len(runs)} stage runs"
         differs = "; ".join(filter(None, [ARCH_DIFF.get(arch), DATASET_DIFF.get(dataset)]))
         base = {r["seed"]: r["stages"][r["head"]] for r in cell if r["head"] != "eqn"}
         eqn = {r["seed"]: r["stages"] for r in cell if r["head"] == "eqn"}
