@@ -530,6 +530,10 @@ def report(args) -> Path:
                     continue
                 e = evaluate_stage(scores, names)
                 all_seeds[stage][run_seed] = e
+                best = (row.get("stages", {}).get(stage) or {}).get("best_epoch")
+                if best is not None and best == row.get("epochs"):
+                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: best epoch = the epoch limit ({best}), so "
+                                 "its dev loss was still falling; this stage is under-trained, not converged")
                 mismatches, checked = consistency_notes(row, stage, e)
                 notes += mismatches
                 n_checked += checked

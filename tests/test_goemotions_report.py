@@ -102,6 +102,21 @@ def test_report_tables_and_heatmaps(report, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
         assert f"]({name})" in md
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+    assert "under-trained" not in md  # the fake runs record no best epoch
+
+
+def test_report_flags_stages_stopped_by_the_epoch_limit(report, tmp_path):
+    rng = np.random.default_rng(1)
+    eqn = _run(tmp_path, rng, "goemotions", "bert", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)
+    base = _run(tmp_path, rng, "goemotions", "bert", "multi", 0, ("multi",), GOEMOTIONS)
+    eqn["stages"] = {"coeqn": {"best_epoch": 2}, "eqn": {"best_epoch": 1}}  # epochs = 2 in every fake row
+    base["stages"] = {"multi": {"best_epoch": 2}}
+    results, out = _write_results(tmp_path, [eqn, base]), tmp_path / "out"
+    assert report.main(["--arch", "bert", "--results", str(results), "--out", str(out), "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_bert.md").read_text()
+    assert "- CoEQN seed 0: best epoch = the epoch limit (2)" in md
+    assert "- sigmoid baseline seed 0: best epoch = the epoch limit (2)" in md
+    assert "EQN seed 0: best epoch" not in md.replace("CoEQN seed 0: best epoch", "")
 
 
 def test_report_numbers_match_the_metrics_module(report, tmp_path):
