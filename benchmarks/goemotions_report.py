@@ -39,6 +39,9 @@ from eqn_keras import metrics as M  # noqa: E402
 from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_text  # noqa: E402
 from eqn_keras.training import load_scores  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reproduce import hit_epoch_limit  # noqa: E402
+
 DATASET = "goemotions"
 BASELINE_HEAD = "multi"
 STAGES = ("multi", "coeqn", "eqn")  # report column order: sigmoid baseline, CoEQN, EQN
@@ -530,10 +533,10 @@ def report(args) -> Path:
                     continue
                 e = evaluate_stage(scores, names)
                 all_seeds[stage][run_seed] = e
-                best = (row.get("stages", {}).get(stage) or {}).get("best_epoch")
-                if best is not None and best == row.get("epochs"):
-                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: best epoch = the epoch limit ({best}), so "
-                                 "its dev loss was still falling; this stage is under-trained, not converged")
+                if hit_epoch_limit(row, stage):
+                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: best epoch = the epoch limit "
+                                 f"({row['epochs']}), so its dev loss was still falling; this stage is under-trained, "
+                                 "not converged")
                 mismatches, checked = consistency_notes(row, stage, e)
                 notes += mismatches
                 n_checked += checked

@@ -90,6 +90,13 @@ def commit() -> str:
     return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
+def hit_epoch_limit(row: dict, stage: str) -> bool:
+    """Whether a results row's stage had its best epoch at the epoch limit: early stopping did not end it,
+    the dev loss was still falling, so the stage is under-trained rather than converged."""
+    best = (row.get("stages", {}).get(stage) or {}).get("best_epoch")
+    return best is not None and best == row.get("epochs")
+
+
 def baseline_head(dataset: str) -> str:
     return "multi" if dataset in MULTI_LABEL else "single"
 
@@ -207,10 +214,9 @@ def summarize(rows: list) -> str:
         setup = f"≤{epochs} epochs" + (f", {max_train} train texts" if max_train else "")
         if arch == "bert" and (max_train or epochs < 3):
             setup += " (reduced: CPU budget)"
-        runs = [v["best_epoch"] for r in cell for v in r["stages"].values()]
-        last = sum(b == epochs for b in runs)
-        if last:  # early stopping did not end these runs: the dev loss was still falling at the epoch limit
-            setup += f"; epoch limit hit (best epoch = last) in {last} of {len(runs)} stage runs"
+        runs = [hit_epoch_limit(r, stage) for r in cell for stage in r["stages"]]
+        if any(runs):
+            setup += f"; epoch limit hit (best epoch = last) in {sum(runs)} of {len(runs)} stage runs"
         differs = "; ".join(filter(None, [ARCH_DIFF.get(arch), DATASET_DIFF.get(dataset)]))
         base = {r["seed"]: r["stages"][r["head"]] for r in cell if r["head"] != "eqn"}
         eqn = {r["seed"]: r["stages"] for r in cell if r["head"] == "eqn"}
