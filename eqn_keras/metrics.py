@@ -24,8 +24,9 @@ DEFAULT_GRID_SIZE = 200
 
 __all__ = [
     "multi_hot", "accuracy", "top_k_sets", "top_k_mask", "sample_prf", "hit_rate", "hits_by_label_count",
-    "topk_expansion", "default_threshold_grid", "tune_threshold", "per_label_prf", "pearson_matrix",
-    "plot_pearson_heatmap", "evaluation_report", "format_tables",
+    "topk_expansion", "default_threshold_grid", "tune_threshold", "tune_label_thresholds", "per_label_prf",
+    "threshold_prf", "threshold_evaluation", "pearson_matrix", "plot_pearson_heatmap", "evaluation_report",
+    "format_tables",
 ]
 
 
@@ -173,21 +174,36 @@ def default_threshold_grid(scores, size: int = DEFAULT_GRID_SIZE) -> np.ndarray:
     return np.unique(np.concatenate([quantiles, spaced]))
 
 
-def _macro_curve(arr: np.ndarray, truth: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Macro-F1 of {j: score_ij >= h} for every h in grid, as sklearn computes it with zero_division=0.
+def _candidates(arr: np.ndarray, grid) -> np.ndarray:
+    """Sorted unique candidate thresholds: `grid` given as values, or the default grid of `arr` (None or a size)."""
+    if grid is None or isinstance(grid, numbers.Integral):
+        return default_threshold_grid(arr, DEFAULT_GRID_SIZE if grid is None else int(grid))
+    candidates = np.unique(np.asarray(grid, dtype=np.float64).ravel())
+    if candidates.size == 0 or np.isnan(candidates).any():
+        raise ValueError("grid must hold at least one threshold and no NaN")
+    return candidates
 
-    Counts per label come from sorted columns and searchsorted, so each candidate costs O(C log N).
+
+def _label_f1(column: np.ndarray, positive: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """F1 of one label's prediction {i: score_i >= h} for every h in grid (sklearn's zero_division=0).
+
+    Counts come from the sorted column and searchsorted, so each candidate costs O(log N).
     """
-    n, c = arr.shape
-    f1 = np.zeros((grid.size, c))
-    for j in range(c):
-        col = arr[:, j]
-        positives = np.sort(col[truth[:, j]])
-        predicted = n - np.searchsorted(np.sort(col), grid, side="left")  # #{score >= h}
-        tp = positives.size - np.searchsorted(positives, grid, side="left")
-        denom = predicted + positives.size  # 2tp + fp + fn
-        np.divide(2.0 * tp, denom, out=f1[:, j], where=denom > 0)
-    return f1.mean(axis=1)
+    positives = np.sort(column[positive])
+    predicted = column.size - np.searchsorted(np.sort(column), grid, side="left")  # #{score >= h}
+    tp = positives.size - np.searchsorted(positives, grid, side="left")
+    denom = predicted + positives.size  # 2tp + fp + fn
+    return np.divide(2.0 * tp, denom, out=np.zeros(grid.size), where=denom > 0)
+
+
+def _macro_curve(arr: np.ndarray, truth: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Macro-F1 of {j: score_ij >= h} for every h in grid, as sklearn computes it with zero_division=0."""
+    return np.mean([_label_f1(arr[:, j], truth[:, j], grid) for j in range(arr.shape[1])], axis=0)
+
+
+def _first_best(curve: np.ndarray) -> int:
+    """Index of the first (lowest-threshold) maximum of a curve over sorted candidates."""
+    return int(np.flatnonzero(curve >= curve.max() - 1e-12)[0])
 
 
 def tune_threshold(scores, labels, grid=None) -> float:
@@ -197,20 +213,46 @@ def tune_threshold(scores, labels, grid=None) -> float:
     Among equally good candidates the lowest is returned.
     """
     arr, truth, _ = _inputs(scores, labels, need_labels=False)
-    if grid is None or isinstance(grid, numbers.Integral):
-        candidates = default_threshold_grid(arr, DEFAULT_GRID_SIZE if grid is None else int(grid))
-    else:
-        candidates = np.unique(np.asarray(grid, dtype=np.float64).ravel())
-        if candidates.size == 0 or np.isnan(candidates).any():
-            raise ValueError("grid must hold at least one threshold and no NaN")
-    curve = _macro_curve(arr, truth, candidates)
-    best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0])
-    return float(candidates[best])
+    candidates = _candidates(arr, grid)
+    return float(candidates[_first_best(_macro_curve(arr, truth, candidates))])
 
 
-def per_label_prf(scores, labels, threshold: float, label_names) -> pd.DataFrame:
+def tune_label_thresholds(scores, labels, grid=None) -> np.ndarray:
+    """One threshold per label, h_j maximizing label j's F1 of {i: score_ij >= h_j}; tune them on dev.
+
+    This is the per-label rule of later GoEmotions work (each label's threshold chosen for its own dev
+    F1), beside `tune_threshold`'s single threshold chosen for macro-F1. Returns a float array [C].
+    grid: None or an int gives each label its own default grid built from its own dev scores (about 200
+    candidates: quantiles plus an even spread over the column's range, see `default_threshold_grid`), so
+    rare labels whose optimum lies in their own upper tail are searched finely; an array of values is
+    shared by all labels. Among equally good candidates the lowest is returned; a label no candidate
+    finds (F1 = 0 everywhere, e.g. no positive dev text) gets its highest candidate, predicting as few
+    texts as the grid allows.
+    """
+    arr, truth, _ = _inputs(scores, labels, need_labels=False)
+    shared = None if grid is None or isinstance(grid, numbers.Integral) else _candidates(arr, grid)
+    thresholds = np.empty(arr.shape[1])
+    for j in range(arr.shape[1]):
+        candidates = shared if shared is not None else _candidates(arr[:, [j]], grid)
+        f1 = _label_f1(arr[:, j], truth[:, j], candidates)
+        thresholds[j] = candidates[-1] if f1.max() <= 0 else candidates[_first_best(f1)]
+    return thresholds
+
+
+def _threshold_vector(threshold, c: int) -> np.ndarray:
+    """A threshold as something `scores >= h` broadcasts over columns: a scalar or one value per label."""
+    h = np.asarray(threshold, dtype=np.float64)
+    if h.ndim != 0 and h.shape != (c,):
+        raise ValueError(f"threshold must be one number or one per label ({c}), got shape {h.shape}")
+    if np.isnan(h).any():
+        raise ValueError("threshold must not be NaN")
+    return h
+
+
+def per_label_prf(scores, labels, threshold, label_names) -> pd.DataFrame:
     """Table 6: per-label precision, recall, F1, support of {score >= threshold}, plus macro-average and std.
 
+    threshold: one global value, or an array [C] with one threshold per label (`tune_label_thresholds`).
     "std" is the population standard deviation over labels (np.std); the macro-average row's support is
     the total support and the std row's support is NaN.
     """
@@ -218,7 +260,8 @@ def per_label_prf(scores, labels, threshold: float, label_names) -> pd.DataFrame
     names = [str(x) for x in label_names]
     if len(names) != arr.shape[1]:
         raise ValueError(f"{len(names)} label names for {arr.shape[1]} score columns")
-    p, r, f, support = precision_recall_fscore_support(truth, arr >= threshold, average=None, zero_division=0)
+    predicted = arr >= _threshold_vector(threshold, arr.shape[1])
+    p, r, f, support = precision_recall_fscore_support(truth, predicted, average=None, zero_division=0)
     table = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": support.astype(np.float64)},
                          index=pd.Index(names, name="label"))
     summary = pd.DataFrame(
@@ -226,6 +269,47 @@ def per_label_prf(scores, labels, threshold: float, label_names) -> pd.DataFrame
          "support": [float(support.sum()), np.nan]},
         index=pd.Index(["macro-average", "std"], name="label"))
     return pd.concat([table, summary])
+
+
+def threshold_prf(scores, labels, threshold) -> dict:
+    """Macro and micro precision / recall / F1 of {score_ij >= threshold_j} (scikit-learn, zero_division=0).
+
+    threshold: one global value or one per label. Keys: macro_precision, macro_recall, macro_f1,
+    micro_precision, micro_recall, micro_f1.
+    """
+    arr, truth, _ = _inputs(scores, labels, need_labels=False)
+    predicted = arr >= _threshold_vector(threshold, arr.shape[1])
+    out = {}
+    for average in ("macro", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(truth, predicted, average=average, zero_division=0)
+        out.update({f"{average}_precision": float(p), f"{average}_recall": float(r), f"{average}_f1": float(f)})
+    return out
+
+
+LABEL_RULE_SUFFIX = "_per_label_thresholds"
+
+
+def threshold_evaluation(dev_scores, dev_labels, test_scores, test_labels, label_names,
+                         label_thresholds: bool = True) -> dict:
+    """Threshold metrics of one test set under the two rules, both tuned on dev only.
+
+    Global rule: `threshold` (one value, `tune_threshold`), its macro_* / micro_* scores and `per_label`
+    (Table 6 frame). Per-label rule (when `label_thresholds`): `label_thresholds` (array [C],
+    `tune_label_thresholds`), the same scores with the suffix `_per_label_thresholds`
+    (e.g. `macro_f1_per_label_thresholds`) and `per_label_at_label_thresholds` (Table 6 frame).
+    """
+    if np.shape(dev_scores)[1:] != np.shape(test_scores)[1:]:
+        raise ValueError(f"dev scores {np.shape(dev_scores)} and test scores {np.shape(test_scores)} "
+                         "have different label columns")
+    threshold = tune_threshold(dev_scores, dev_labels)
+    out = {"threshold": threshold, **threshold_prf(test_scores, test_labels, threshold),
+           "per_label": per_label_prf(test_scores, test_labels, threshold, label_names)}
+    if label_thresholds:
+        per_label = tune_label_thresholds(dev_scores, dev_labels)
+        out["label_thresholds"] = per_label
+        out.update({k + LABEL_RULE_SUFFIX: v for k, v in threshold_prf(test_scores, test_labels, per_label).items()})
+        out["per_label_at_label_thresholds"] = per_label_prf(test_scores, test_labels, per_label, label_names)
+    return out
 
 
 # --------------------------------------------------------------------------------------- correlations
@@ -297,6 +381,8 @@ def _plain(value):
     """Convert NumPy / pandas values to JSON-safe builtins (NaN and infinities become None)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
@@ -318,9 +404,11 @@ def evaluation_report(test_scores, test_labels, label_names, multi_label: bool,
     """Every paper metric for one test set as a JSON-serializable dict (Tables 3-6).
 
     Threshold metrics (macro/micro P/R/F1, Table 6) need dev scores: the threshold is tuned on dev
-    and applied to test. Tables 4 and 5 are added for multi-label data (they need no threshold).
+    and applied to test. Tables 4 and 5 are added for multi-label data (they need no threshold), and so
+    is the per-label threshold rule: `label_thresholds` (one per label, in label_names order),
+    `macro_f1_per_label_thresholds` etc. and `per_label_at_label_thresholds` (see `threshold_evaluation`).
     """
-    arr, truth, _ = _inputs(test_scores, test_labels)
+    arr, _, _ = _inputs(test_scores, test_labels)
     names = [str(x) for x in label_names]
     if len(names) != arr.shape[1]:
         raise ValueError(f"{len(names)} label names for {arr.shape[1]} score columns")
@@ -339,22 +427,14 @@ def evaluation_report(test_scores, test_labels, label_names, multi_label: bool,
         report["hits_by_label_count"] = _records(hits_by_label_count(arr, test_labels))
         report["topk_expansion"] = _records(topk_expansion(arr, test_labels, ks=range(1, min(3, arr.shape[1]) + 1)))
     if dev_scores is not None:
-        threshold = tune_threshold(dev_scores, dev_labels)
-        table6 = per_label_prf(arr, test_labels, threshold, names)
-        predicted = arr >= threshold
-        micro = precision_recall_fscore_support(truth, predicted, average="micro", zero_division=0)
-        macro = precision_recall_fscore_support(truth, predicted, average="macro", zero_division=0)
-        report.update({
-            "threshold": threshold,
-            "macro_precision": macro[0], "macro_recall": macro[1], "macro_f1": macro[2],
-            "micro_precision": micro[0], "micro_recall": micro[1], "micro_f1": micro[2],
-            "per_label": _records(table6),
-        })
+        evaluation = threshold_evaluation(dev_scores, dev_labels, arr, test_labels, names, multi_label)
+        report.update({k: _records(v) if isinstance(v, pd.DataFrame) else v for k, v in evaluation.items()})
     return _plain(report)
 
 
 _SUMMARY_KEYS = ("accuracy", "hit_rate", "sample_precision", "sample_recall", "sample_f1", "threshold",
-                 "macro_precision", "macro_recall", "macro_f1", "micro_precision", "micro_recall", "micro_f1")
+                 "macro_precision", "macro_recall", "macro_f1", "micro_precision", "micro_recall", "micro_f1",
+                 "macro_f1" + LABEL_RULE_SUFFIX, "micro_f1" + LABEL_RULE_SUFFIX)
 
 
 def _frame(records, index: str) -> pd.DataFrame:
@@ -378,8 +458,18 @@ def format_tables(report: dict) -> str:
         blocks.append("Table 5: single-label texts, true label within top-k\n"
                       + table5.to_string(float_format=fmt, na_rep=""))
     if report.get("per_label"):
-        table6 = _frame(report["per_label"], "label")
-        table6["support"] = [("" if v is None or pd.isna(v) else str(int(v))) for v in table6["support"]]
         blocks.append(f"Table 6: per-label scores at threshold {report['threshold']:.4g}\n"
-                      + table6.to_string(float_format=lambda v: f"{v:.2f}", na_rep=""))
+                      + _table6_text(report["per_label"]))
+    if report.get("per_label_at_label_thresholds"):
+        thresholds = report["label_thresholds"]
+        blocks.append("Table 6 at per-label thresholds (each tuned for its label's F1 on dev)\n"
+                      + _table6_text(report["per_label_at_label_thresholds"], thresholds))
     return "\n\n".join(blocks) + "\n"
+
+
+def _table6_text(records, thresholds=None) -> str:
+    table6 = _frame(records, "label")
+    table6["support"] = [("" if v is None or pd.isna(v) else str(int(v))) for v in table6["support"]]
+    if thresholds is not None:  # one per label row; none on the macro-average and std rows
+        table6["threshold"] = [f"{v:.4g}" for v in thresholds] + [""] * (len(table6) - len(thresholds))
+    return table6.to_string(float_format=lambda v: f"{v:.2f}", na_rep="")

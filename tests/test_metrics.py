@@ -305,6 +305,120 @@ def test_macro_curve_matches_sklearn_at_every_candidate():
     assert curve[np.flatnonzero(grid == best)[0]] == pytest.approx(curve.max())
 
 
+# ------------------------------------------------------------------------------ per-label thresholds
+
+def _brute_force_label_thresholds(scores, truth, grids):
+    """For each label, scikit-learn's F1 at every candidate of its grid, the first (lowest) best kept."""
+    out = []
+    for j, grid in enumerate(grids):
+        f1 = np.array([precision_recall_fscore_support(truth[:, j], scores[:, j] >= h, average="binary",
+                                                       zero_division=0)[2] for h in grid])
+        out.append(grid[-1] if f1.max() == 0 else grid[np.flatnonzero(f1 >= f1.max() - 1e-12)[0]])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tune_label_thresholds_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, c = 40, 5
+    truth = rng.random((n, c)) < 0.3
+    truth[:, 3] = False  # a label without positives: F1 0 everywhere -> the highest candidate
+    # scores on a coarse grid so that ties (equal F1 at several candidates) occur
+    scores = np.round(rng.random((n, c)) + 0.35 * truth * (1 + np.arange(c)) / c, 1)
+    labels = [tuple(int(j) for j in np.flatnonzero(row)) for row in truth]
+    shared = np.unique(scores)  # every distinct score: the exhaustive search
+    got = m.tune_label_thresholds(scores, labels, grid=shared)
+    np.testing.assert_array_equal(got, _brute_force_label_thresholds(scores, truth, [shared] * c))
+    assert got[3] == shared[-1]
+    # the default: each label its own grid, from its own column's scores
+    got = m.tune_label_thresholds(scores, labels)
+    grids = [m.default_threshold_grid(scores[:, [j]]) for j in range(c)]
+    np.testing.assert_array_equal(got, _brute_force_label_thresholds(scores, truth, grids))
+    assert got.shape == (c,) and got.dtype == np.float64
+
+
+def test_tune_label_thresholds_hand_example():
+    # label 0: positives 0.9, 0.8 / negatives 0.3, 0.1 ; label 1: positives 0.35, 0.3 / negatives 0.2, 0.1
+    scores = np.array([[0.9, 0.1], [0.8, 0.35], [0.3, 0.3], [0.1, 0.2]])
+    labels = [(0,), (0, 1), (1,), ()]
+    grid = [0.05, 0.15, 0.25, 0.5, 0.85]
+    np.testing.assert_array_equal(m.tune_label_thresholds(scores, labels, grid=grid), [0.5, 0.25])
+    assert m.tune_threshold(scores, labels, grid=grid) == 0.25  # one global h: label 0 over-predicts
+
+
+def _two_scale_case(rng, n):
+    """Label 0 lives in 0.5-0.9 (positives above 0.8), label 1 in 0-0.4 (positives above 0.3), label 2
+    in 0-1 (positives above 0.5): no single threshold separates all three, one per label does."""
+    truth = rng.random((n, 3)) < 0.4
+    truth[~truth.any(axis=1), 0] = True
+    scores = np.column_stack([
+        np.where(truth[:, 0], rng.uniform(0.8, 0.9, n), rng.uniform(0.5, 0.7, n)),
+        np.where(truth[:, 1], rng.uniform(0.3, 0.4, n), rng.uniform(0.0, 0.2, n)),
+        np.where(truth[:, 2], rng.uniform(0.55, 1.0, n), rng.uniform(0.0, 0.45, n)),
+    ])
+    return scores, [tuple(int(j) for j in np.flatnonzero(row)) for row in truth]
+
+
+def test_label_thresholds_beat_one_global_threshold():
+    rng = np.random.default_rng(11)
+    dev_scores, dev_labels = _two_scale_case(rng, 300)
+    test_scores, test_labels = _two_scale_case(rng, 300)
+    global_h = m.tune_threshold(dev_scores, dev_labels)
+    label_h = m.tune_label_thresholds(dev_scores, dev_labels)
+    truth = m.multi_hot(dev_labels, 3)
+    for j in range(3):  # each label's threshold separates its dev positives from its negatives
+        assert dev_scores[~truth[:, j], j].max() < label_h[j] <= dev_scores[truth[:, j], j].min()
+    assert m.threshold_prf(dev_scores, dev_labels, label_h)["macro_f1"] == pytest.approx(1.0)
+    assert m.threshold_prf(dev_scores, dev_labels, global_h)["macro_f1"] < 0.9
+    per_label = m.threshold_prf(test_scores, test_labels, label_h)
+    one = m.threshold_prf(test_scores, test_labels, global_h)
+    assert per_label["macro_f1"] > 0.97 and one["macro_f1"] < 0.9  # and so on unseen test texts
+    report = m.evaluation_report(test_scores, test_labels, ["a", "b", "c"], True, dev_scores, dev_labels)
+    assert report["threshold"] == pytest.approx(global_h) and report["macro_f1"] == pytest.approx(one["macro_f1"])
+    assert report["label_thresholds"] == pytest.approx(label_h.tolist())
+    assert report["macro_f1_per_label_thresholds"] == pytest.approx(per_label["macro_f1"])
+    assert report["micro_f1_per_label_thresholds"] == pytest.approx(per_label["micro_f1"])
+
+
+def test_per_label_prf_and_threshold_prf_accept_one_threshold_per_label():
+    scores, labels = random_case(n=200, c=6, seed=12)
+    truth = m.multi_hot(labels, 6)
+    h = np.array([2.0, 4.0, 6.0, 8.0, 9.0, 11.0])
+    names = list("abcdef")
+    table = m.per_label_prf(scores, labels, h, names)
+    for j in range(6):
+        p, r, f, _ = precision_recall_fscore_support(truth[:, j], scores[:, j] >= h[j], average="binary",
+                                                     zero_division=0)
+        assert table.iloc[j][["precision", "recall", "f1"]].tolist() == pytest.approx([p, r, f])
+    got = m.threshold_prf(scores, labels, h)
+    for average in ("macro", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(truth, scores >= h, average=average, zero_division=0)
+        assert [got[f"{average}_{k}"] for k in ("precision", "recall", "f1")] == pytest.approx([p, r, f])
+    assert got["macro_f1"] == pytest.approx(table.loc["macro-average", "f1"])
+    # a vector of one repeated value is the global rule
+    repeated = m.per_label_prf(scores, labels, np.full(6, 7.0), names)
+    assert repeated.equals(m.per_label_prf(scores, labels, 7.0, names))
+    for bad in (h[:5], np.ones((6, 1)), [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]):
+        with pytest.raises(ValueError):
+            m.per_label_prf(scores, labels, bad, names)
+
+
+def test_threshold_evaluation_tunes_on_dev_only():
+    dev_scores, dev_labels = random_case(n=150, c=8, seed=13)
+    test_scores, test_labels = random_case(n=150, c=8, seed=14)
+    names = [f"l{i}" for i in range(8)]
+    ev = m.threshold_evaluation(dev_scores, dev_labels, test_scores, test_labels, names)
+    assert ev["threshold"] == m.tune_threshold(dev_scores, dev_labels)
+    np.testing.assert_array_equal(ev["label_thresholds"], m.tune_label_thresholds(dev_scores, dev_labels))
+    assert ev["macro_f1_per_label_thresholds"] == pytest.approx(
+        ev["per_label_at_label_thresholds"].loc["macro-average", "f1"])
+    assert ev["macro_f1"] == pytest.approx(ev["per_label"].loc["macro-average", "f1"])
+    assert "label_thresholds" not in m.threshold_evaluation(dev_scores, dev_labels, test_scores, test_labels, names,
+                                                            label_thresholds=False)
+    with pytest.raises(ValueError):
+        m.threshold_evaluation(dev_scores[:, :7], dev_labels, test_scores, test_labels, names)
+
+
 # ---------------------------------------------------------------------------------------- Pearson
 
 def test_pearson_matrix_hand_example_and_constant_column():
@@ -392,8 +506,15 @@ def test_report_multi_label_with_dev_is_json_and_consistent():
     assert report["per_label"][29]["support"] is None  # std row
     assert report["hits_by_label_count"][-1]["class"] == "Total"
     assert [r["class"] for r in report["topk_expansion"]] == ["Top1", "Top2", "Top3"]
+    assert len(report["label_thresholds"]) == 28
+    assert report["label_thresholds"] == pytest.approx(m.tune_label_thresholds(dev_scores, dev_labels).tolist())
+    by_label = m.threshold_prf(scores, labels, np.array(report["label_thresholds"]))
+    for key, value in by_label.items():
+        assert report[key + "_per_label_thresholds"] == pytest.approx(value)
+    assert report["per_label_at_label_thresholds"][28]["f1"] == pytest.approx(by_label["macro_f1"])
     text_tables = m.format_tables(json.loads(text))
-    for needle in ("Table 3", "Table 4", "Table 5", "Table 6", "Total", "macro-average", "l27"):
+    for needle in ("Table 3", "Table 4", "Table 5", "Table 6", "Total", "macro-average", "l27",
+                   "macro_f1_per_label_thresholds", "Table 6 at per-label thresholds", "threshold"):
         assert needle in text_tables
 
 
@@ -402,7 +523,7 @@ def test_report_single_label_without_dev():
     json.dumps(report, allow_nan=False)
     assert report["table3_metric"] == "accuracy"
     assert report["table3"] == pytest.approx(0.25)
-    for key in ("threshold", "per_label", "macro_f1", "hits_by_label_count", "topk_expansion"):
+    for key in ("threshold", "per_label", "macro_f1", "hits_by_label_count", "topk_expansion", "label_thresholds"):
         assert key not in report
     text = m.format_tables(report)
     assert "Table 3 (accuracy): 0.2500" in text and "Table 6" not in text
