@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from eqn_keras import groupings as g
 from eqn_keras import metrics as m
+from eqn_keras.fileio import InputError
 
 # Six texts, four labels. Orders (stable argsort of -scores) written out by hand:
 #   r0 [.9 .1 .5 .3]   true {0}      order 0,2,3,1  argmax 0 hit  top1 hits 1   true rank 0
@@ -419,6 +421,93 @@ def test_threshold_evaluation_tunes_on_dev_only():
         m.threshold_evaluation(dev_scores[:, :7], dev_labels, test_scores, test_labels, names)
 
 
+# -------------------------------------------------------------------------------------- groupings
+
+GROUP_NAMES = ["admiration", "amusement", "anger", "annoyance", "joy", "neutral"]
+GROUP_MAP = {"anger": ["anger", "annoyance"], "joy": ["joy", "amusement", "admiration"]}
+
+
+def test_map_to_groups_hand_example():
+    scores = np.array([
+        [0.1, 0.7, 0.2, 0.3, 0.4, 0.0],   # admiration + anger
+        [0.9, 0.2, 0.5, 0.6, 0.3, 0.1],   # neutral
+        [0.0, 0.0, 0.1, 0.0, 0.8, 0.2],   # joy + annoyance
+    ])
+    labels = [(0, 2), (5,), (4, 3)]
+    group_scores, group_labels, names = g.map_to_groups(scores, labels, GROUP_NAMES, GROUP_MAP)
+    assert names == ["anger", "joy", "neutral"]  # the mapping's order, neutral last
+    np.testing.assert_array_equal(group_scores, [[0.3, 0.7, 0.0], [0.6, 0.9, 0.1], [0.1, 0.8, 0.2]])
+    assert group_labels == [(0, 1), (2,), (0, 1)]  # admiration + anger -> anger and joy
+
+
+def test_group_members_checks_the_mapping():
+    names, members = g.group_members(GROUP_NAMES, GROUP_MAP)
+    assert members.shape == (6, 3) and members.sum(axis=0).tolist() == [2, 3, 1]
+    assert g.group_members(GROUP_NAMES, {**GROUP_MAP, "calm": ["neutral"]})[0] == ["anger", "joy", "calm"]
+    with pytest.raises(ValueError, match="grief"):
+        g.group_members(GROUP_NAMES, {**GROUP_MAP, "sadness": ["grief"]})
+    with pytest.raises(ValueError, match="annoyance"):
+        g.group_members(GROUP_NAMES, {"anger": ["anger"], "joy": GROUP_MAP["joy"]})
+    with pytest.raises(ValueError):
+        g.group_members(GROUP_NAMES, {"anger": []})
+    with pytest.raises(ValueError):
+        g.group_scores(np.zeros((2, 5)), members)
+
+
+def test_grouped_evaluation_is_threshold_evaluation_of_the_grouped_problem():
+    rng = np.random.default_rng(15)
+    dev_labels = [tuple(sorted(rng.choice(6, size=rng.integers(1, 3), replace=False).tolist())) for _ in range(60)]
+    test_labels = [tuple(sorted(rng.choice(6, size=rng.integers(1, 3), replace=False).tolist())) for _ in range(60)]
+    dev_scores = rng.random((60, 6)) + 2 * m.multi_hot(dev_labels, 6)
+    test_scores = rng.random((60, 6)) + 2 * m.multi_hot(test_labels, 6)
+    ev = g.grouped_evaluation(dev_scores, dev_labels, test_scores, test_labels, GROUP_NAMES, GROUP_MAP)
+    dev_g = g.map_to_groups(dev_scores, dev_labels, GROUP_NAMES, GROUP_MAP)
+    test_g = g.map_to_groups(test_scores, test_labels, GROUP_NAMES, GROUP_MAP)
+    assert ev["group_names"] == ["anger", "joy", "neutral"]
+    assert ev["threshold"] == m.tune_threshold(*dev_g[:2])
+    assert ev["macro_f1_per_label_thresholds"] == pytest.approx(
+        m.threshold_prf(*test_g[:2], m.tune_label_thresholds(*dev_g[:2]))["macro_f1"])
+    assert list(ev["per_label"].index[:3]) == ["anger", "joy", "neutral"]
+
+
+def test_read_and_load_grouping(tmp_path):
+    (tmp_path / "goemotions").mkdir()
+    path = tmp_path / "goemotions" / "ekman_mapping.json"
+    path.write_text(json.dumps(GROUP_MAP))
+    mapping, info = g.load_grouping("ekman", data_dir=tmp_path)
+    assert mapping == GROUP_MAP and info["origin"] == "data_dir" and info["path"] == str(path)
+    with pytest.raises(InputError, match="no grouping"):
+        g.load_grouping("plutchik", data_dir=tmp_path)
+    path.write_text('{"anger": "anger"}')
+    with pytest.raises(InputError, match="anger"):
+        g.read_grouping(path)
+    path.write_text("{")
+    with pytest.raises(InputError, match="invalid JSON"):
+        g.read_grouping(path)
+
+
+@pytest.mark.skipif(not os.environ.get("EQN_DATA_DIR"), reason="needs the real GoEmotions files (EQN_DATA_DIR)")
+def test_real_goemotions_groupings():
+    from eqn_keras.datasets import load_card
+
+    names = load_card("goemotions")["label_names"]
+    ekman, info = g.load_grouping("ekman")
+    assert info["sha256"] == "ok"
+    scores = np.zeros((2, 28))
+    scores[0, names.index("admiration")], scores[0, names.index("amusement")] = 3.0, 7.0
+    scores[1, names.index("grief")] = 5.0
+    labels = [(names.index("admiration"), names.index("anger")), (names.index("neutral"),)]
+    group_scores, group_labels, groups = g.map_to_groups(scores, labels, names, ekman)
+    assert groups == ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+    assert group_scores[0, groups.index("joy")] == 7.0 and group_scores[1, groups.index("sadness")] == 5.0
+    assert group_labels == [(groups.index("anger"), groups.index("joy")), (groups.index("neutral"),)]
+    sentiment, info = g.load_grouping("sentiment")
+    assert info["sha256"] == "ok"
+    _, group_labels, groups = g.map_to_groups(scores, labels, names, sentiment)
+    assert groups == ["positive", "negative", "ambiguous", "neutral"]
+    assert group_labels[0] == (0, 1)  # admiration positive, anger negative
+
+
 # ---------------------------------------------------------------------------------------- Pearson
 
 def test_pearson_matrix_hand_example_and_constant_column():
@@ -546,13 +635,13 @@ def test_report_requires_dev_pair_and_matching_names():
 
 
 def test_metrics_module_imports_no_tensorflow():
-    """metrics.py (and labels.py, which it uses) stay pure NumPy / scikit-learn / pandas."""
+    """metrics.py and groupings.py (and labels.py, which they use) stay pure NumPy / scikit-learn / pandas."""
     import ast
     from pathlib import Path
 
     from eqn_keras import labels
 
-    for path in (m.__file__, labels.__file__):
+    for path in (m.__file__, labels.__file__, g.__file__):
         tree = ast.parse(Path(path).read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
