@@ -17,6 +17,9 @@ GOEMOTIONS = ["admiration", "amusement", "anger", "annoyance", "approval", "cari
               "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
               "remorse", "sadness", "surprise", "neutral"]
 TFN = ["Bearish", "Bullish", "Neutral"]
+# Made-up groupings of the 27 emotions (not the real mapping files), in their file format.
+FAKE_GROUPINGS = {"ekman": {"warm": GOEMOTIONS[:9], "cold": GOEMOTIONS[9:18], "odd": GOEMOTIONS[18:27]},
+                  "sentiment": {"up": GOEMOTIONS[:14], "down": GOEMOTIONS[14:27]}}
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +28,22 @@ def report():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def grouping_files(tmp_path_factory, monkeypatch):
+    """Fake mapping files in a fake EQN_DATA_DIR and an empty cache, so no test reads real data or downloads."""
+    data = tmp_path_factory.mktemp("data")
+    (data / "goemotions").mkdir()
+    for name, mapping in FAKE_GROUPINGS.items():
+        (data / "goemotions" / f"{name}_mapping.json").write_text(json.dumps(mapping))
+    monkeypatch.setenv("EQN_DATA_DIR", str(data))
+    monkeypatch.setenv("EQN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    return data
+
+
+def _section(md, heading):
+    return md.split(heading)[1].split("\n## ")[0]
 
 
 def _labels(rng, n, c, multi):
@@ -78,9 +97,23 @@ def test_report_tables_and_heatmaps(report, tmp_path):
     assert report.main(["--arch", "textcnn", "--results", str(results), "--out", str(out),
                         "--root", str(tmp_path)]) == 0
     md = (out / "goemotions_textcnn.md").read_text()
-    for heading in ("## Table 4", "## Table 5", "## Table 6", "## What the paper does not report",
+    for heading in ("## Table 4", "## Table 5", "## Table 6", "## Macro-F1 under two threshold rules",
+                    "## Ekman grouping", "## Sentiment grouping", "## What the paper does not report",
                     "## Pearson correlation heatmaps"):
         assert heading in md
+    rules = _section(md, "## Macro-F1 under two threshold rules")
+    assert "| paper EQN (BERT-base, Table 6) | as reported | 0.52 |" in rules
+    assert "| GoEmotions paper BERT-base (Demszky et al. 2020) | as reported | 0.46 |" in rules
+    for stage in ("sigmoid baseline", "CoEQN", "EQN"):  # both rules, two seeds each
+        assert f"| ours {stage} | one global threshold (dev macro-F1) | " in rules
+        assert f"| ours {stage} | per-label thresholds (each label's dev F1) | " in rules
+    assert rules.count("(n=2)") == 2 * 2 * 3
+    ekman, sentiment = _section(md, "## Ekman grouping"), _section(md, "## Sentiment grouping")
+    assert "| 0.64 |" in ekman and "| 0.69 |" in sentiment
+    for text, mapping in ((ekman, FAKE_GROUPINGS["ekman"]), (sentiment, FAKE_GROUPINGS["sentiment"])):
+        assert text.count("(n=2)") == 2 * 2 * 3
+        for group in [*mapping, "neutral", "**macro-average**"]:
+            assert f"| {group} | " in text
     assert "BERT-base; ours are textcnn" in md
     assert "work/goemotions-textcnn-eqn-s0" in md and "abc1234" in md and "test machine" in md
     assert "eqn-keras train --arch textcnn --data goemotions --head multi --seed 0" in md
@@ -135,10 +168,57 @@ def test_report_numbers_match_the_metrics_module(report, tmp_path):
     macro_f1 = metrics.per_label_prf(*scores["test"], threshold, GOEMOTIONS).loc["macro-average", "f1"]
     assert f"| {rate:.4f} (n=1) |" in md
     assert f"| {macro_f1:.4f} (n=1) |" in md
+    per_label = metrics.tune_label_thresholds(*scores["dev"])
+    macro_label = metrics.threshold_prf(*scores["test"], per_label)["macro_f1"]
+    assert f"| ours EQN | per-label thresholds (each label's dev F1) | {macro_label:.4f} (n=1) |" in md
+    from eqn_keras import groupings
+
+    ekman = FAKE_GROUPINGS["ekman"]
+    dev_s, dev_l, names = groupings.map_to_groups(*scores["dev"], GOEMOTIONS, ekman)
+    test_s, test_l, _ = groupings.map_to_groups(*scores["test"], GOEMOTIONS, ekman)
+    h = metrics.tune_threshold(dev_s, dev_l)
+    group_f1 = metrics.per_label_prf(test_s, test_l, h, names)["f1"]
+    section = _section(md, "## Ekman grouping")
+    assert f"| ours EQN | one global threshold (dev macro-F1) | {group_f1['macro-average']:.4f} (n=1) |" in section
+    assert f"| warm | {int((np.asarray([0 in g for g in test_l])).sum())} | " in section
+    assert f" {group_f1['cold']:.4f} |" in section
     # no baseline and no 3tfn run: the report still appears, saying what is missing
     assert "sigmoid baseline) scores for seed 0" in md
     assert "no 3tfn lstm eqn run" in md and not (out / "3tfn_lstm_pearson_coeqn.png").exists()
     assert (out / "goemotions_lstm_pearson_eqn.png").is_file()
+
+
+def test_report_without_mapping_files_skips_the_grouping_sections(report, tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    rows = [_run(tmp_path, rng, "goemotions", "textcnn", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)]
+
+    def missing(name, data_dir=None):
+        raise report.InputError(f"{name}_mapping.json not found")
+
+    monkeypatch.setattr(report.G, "load_grouping", missing)
+    out = tmp_path / "out"
+    assert report.main(["--arch", "textcnn", "--results", str(_write_results(tmp_path, rows)), "--out", str(out),
+                        "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_textcnn.md").read_text()
+    assert "Skipped: no ekman mapping (ekman_mapping.json not found)" in _section(md, "## Ekman grouping")
+    assert "Skipped: no sentiment mapping" in _section(md, "## Sentiment grouping")
+    assert "## Macro-F1 under two threshold rules" in md
+
+
+def test_report_reads_mapping_files_from_data_dir(report, tmp_path):
+    rng = np.random.default_rng(4)
+    rows = [_run(tmp_path, rng, "goemotions", "textcnn", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)]
+    data = tmp_path / "other-data" / "goemotions"
+    data.mkdir(parents=True)
+    (data / "ekman_mapping.json").write_text(json.dumps({"all": GOEMOTIONS[:27]}))
+    (data / "sentiment_mapping.json").write_text(json.dumps({"all": GOEMOTIONS[:27]}))
+    out = tmp_path / "out"
+    assert report.main(["--arch", "textcnn", "--results", str(_write_results(tmp_path, rows)), "--out", str(out),
+                        "--root", str(tmp_path), "--data-dir", str(tmp_path / "other-data")]) == 0
+    ekman = _section((out / "goemotions_textcnn.md").read_text(), "## Ekman grouping")
+    assert str(data / "ekman_mapping.json") not in ekman  # the file name only, with where it came from
+    assert "`ekman_mapping.json`, from data_dir, **sha256 differs from the dataset card" in ekman
+    assert "| all | " in ekman and "| warm | " not in ekman
 
 
 def test_missing_eqn_run_is_an_error(report, tmp_path, capsys):
