@@ -1,20 +1,29 @@
-"""eqn-keras: the Expansion Quantization Network (EQN) for micro-emotion annotation in Keras 3."""
+"""eqn-keras: the Expansion Quantization Network (EQN) for micro-emotion annotation in Keras 3.
+
+The public names below are imported lazily (PEP 562), on first use: `import eqn_keras.metrics` or
+`import eqn_keras.labels` does not pull in TensorFlow, while `from eqn_keras import train` works as before.
+"""
 
 __version__ = "0.1.0"
 
+import importlib as _importlib
 import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-from .labels import init_full_labels, regress_labels, soften_scores, threshold_annotate  # noqa: E402
-from .heads import HEADS, build_head, eqn_head  # noqa: E402
-from .builders import ARCHS, build_model, load_arch_config  # noqa: E402
-from .sequence import FullLabelSequence, make_vectorizer, tokenize  # noqa: E402
-from .datasets import DatasetSplits, TextDataset, load_dataset  # noqa: E402
-from .training import TrainConfig, load_run, train  # noqa: E402
-from .annotate import Annotator, annotate_file, evaluate_run  # noqa: E402
-from .export import export_run  # noqa: E402
-from .fileio import InputError  # noqa: E402
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "init_full_labels": "labels", "regress_labels": "labels", "soften_scores": "labels",
+    "threshold_annotate": "labels",
+    "HEADS": "heads", "build_head": "heads", "eqn_head": "heads",
+    "ARCHS": "builders", "build_model": "builders", "load_arch_config": "builders",
+    "FullLabelSequence": "sequence", "make_vectorizer": "sequence", "tokenize": "sequence",
+    "DatasetSplits": "datasets", "TextDataset": "datasets", "load_dataset": "datasets",
+    "TrainConfig": "training", "load_run": "training", "train": "training",
+    "Annotator": "annotate", "annotate_file": "annotate", "evaluate_run": "annotate",
+    "export_run": "export",
+    "InputError": "fileio",
+}
 
 __all__ = [
     "ARCHS", "HEADS", "Annotator", "DatasetSplits", "FullLabelSequence", "InputError", "TextDataset",
@@ -22,3 +31,16 @@ __all__ = [
     "init_full_labels", "load_arch_config", "load_dataset", "load_run", "make_vectorizer",
     "regress_labels", "soften_scores", "threshold_annotate", "tokenize", "train",
 ]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
