@@ -7,31 +7,16 @@ returns a model whose output is [B, C] scores.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import keras
 
 from .heads import build_head
 from .labels import MAX_VALUE, MIN_VALUE
 from .layers import ApplyMask, MaskedMean, PaddingMask, PoolMask
+from .presets import find_data_file
 
 TOKEN_ARCHS = ("ann", "cnn", "lstm", "textcnn")  # TextVectorization-tokenized Keras models
 ARCHS = TOKEN_ARCHS + ("bert",)
-
-
-def _config_dirs(kind: str):
-    """Where the data folders live: the source tree, else the install prefix (setup.cfg data_files)."""
-    return [Path(__file__).resolve().parent.parent / kind, Path(sys.prefix) / "share" / "eqn-keras" / kind]
-
-
-def find_data_file(kind: str, name: str) -> Path:
-    for directory in _config_dirs(kind):
-        path = directory / f"{name}.json"
-        if path.is_file():
-            return path
-    looked = ", ".join(str(d) for d in _config_dirs(kind))
-    raise FileNotFoundError(f"no {kind}/{name}.json in {looked}")
 
 
 def load_arch_config(arch: str) -> dict:

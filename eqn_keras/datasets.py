@@ -19,14 +19,13 @@ import json
 import os
 import re
 import shutil
-import site
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fileio import InputError, read_table, read_text, require_column
+from .presets import find_data_file, preset_dirs
 
 
 @dataclass
@@ -78,26 +77,20 @@ class ChecksumError(InputError):
 
 
 def card_dirs() -> list:
-    """Folders searched for `<name>.json`: the source checkout, then the installed data files."""
-    dirs = [Path(__file__).resolve().parent.parent / "datasets",
-            Path(sys.prefix) / "share" / "eqn-keras" / "datasets"]
-    user_base = getattr(site, "USER_BASE", None)
-    if user_base:
-        dirs.append(Path(user_base) / "share" / "eqn-keras" / "datasets")
-    return dirs
+    """Folders searched for `<name>.json`: the source checkout's `datasets/`, then the package data."""
+    return preset_dirs("datasets")
 
 
-def card_path(name: str) -> Path:
+def card_path(name: str):
     """Path of the card of dataset `name`; InputError if it is not a known dataset."""
     name = str(name).lower()
     if name not in DATASET_NAMES:
         raise InputError(f"unknown dataset '{name}'; expected one of {', '.join(DATASET_NAMES)}")
-    for directory in card_dirs():
-        path = directory / f"{name}.json"
-        if path.is_file():
-            return path
-    searched = ", ".join(str(d) for d in card_dirs())
-    raise InputError(f"{name}.json: dataset card not found; searched {searched}")
+    try:
+        return find_data_file("datasets", name)
+    except FileNotFoundError:
+        searched = ", ".join(str(d) for d in card_dirs())
+        raise InputError(f"{name}.json: dataset card not found; searched {searched}") from None
 
 
 def load_card(name: str) -> dict:

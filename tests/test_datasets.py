@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
-import sys
 import zipfile
 from pathlib import Path
 
@@ -158,16 +157,20 @@ def test_card_unknown_name():
         ds.card_path("nope")
 
 
-def test_card_found_in_installed_share(tmp_path, monkeypatch):
-    share = tmp_path / "prefix" / "share" / "eqn-keras" / "datasets"
-    share.mkdir(parents=True)
-    (share / "3tfn.json").write_text((REPO / "datasets" / "3tfn.json").read_text())
-    monkeypatch.setattr(ds, "__file__", str(tmp_path / "site-packages" / "eqn_keras" / "datasets.py"))
-    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
-    monkeypatch.setattr(ds.site, "USER_BASE", str(tmp_path / "nouser"))
-    assert ds.card_path("3tfn") == share / "3tfn.json"
-    with pytest.raises(InputError, match="goemotions.json: dataset card not found"):
-        ds.card_path("goemotions")
+def test_card_not_taken_from_a_foreign_datasets_folder(tmp_path, monkeypatch):
+    """Installed, the package's parent is site-packages, whose `datasets/` is the PyPI `datasets`
+    package: cards then come from the package data only (tests/test_packaging.py builds a wheel)."""
+    from eqn_keras import presets
+
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "3tfn.json").write_text((REPO / "datasets" / "3tfn.json").read_text())
+    monkeypatch.setattr(presets, "_ROOT", tmp_path)  # no setup.cfg: not a source checkout
+    assert ds.card_dirs() == [presets.resources.files("eqn_keras.presets") / "datasets"]
+    if not (Path(presets.__file__).parent / "datasets" / "3tfn.json").is_file():  # a clean checkout
+        with pytest.raises(InputError, match=r"3tfn.json: dataset card not found; searched .*presets/datasets"):
+            ds.card_path("3tfn")
+    (tmp_path / "setup.cfg").write_text("")
+    assert ds.card_path("3tfn") == tmp_path / "datasets" / "3tfn.json"
 
 
 # --- named datasets on fixtures ------------------------------------------------------------------

@@ -1,13 +1,20 @@
-"""The package as installed: lazy top-level imports (no TensorFlow for metrics / labels)."""
+"""The package as installed: lazy top-level imports (no TensorFlow for metrics / labels) and a built
+wheel that carries the presets as package data and reads them from any directory."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
 from conftest import ROOT
+
+# What a build needs from the source tree (the sdist's contents, without tests).
+SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "eqn_keras", "models", "datasets")
 
 
 def _run(args, **kwargs):
@@ -35,3 +42,41 @@ def test_lazy_public_names():
         assert getattr(eqn_keras, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         eqn_keras.nope  # noqa: B018
+
+
+def test_wheel_carries_the_presets(tmp_path):
+    """Build a wheel (no network: --no-build-isolation), install it with --target and read every
+    preset from another directory; the copies are byte-identical to the top-level folders."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SOURCES:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "models", "datasets")
+                            if name == "eqn_keras" else shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, src / name)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
+          str(src)])
+    wheel, = (tmp_path / "dist").glob("eqn_keras-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        members = set(zf.namelist())
+        for kind in ("models", "datasets"):
+            files = sorted((ROOT / kind).glob("*.json"))
+            assert files
+            for path in files:
+                assert zf.read(f"eqn_keras/presets/{kind}/{path.name}") == path.read_bytes(), path
+    assert not any(m.startswith(("share/", "models/", "datasets/")) or ".data/" in m for m in members)
+
+    target = tmp_path / "target"
+    _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)])
+    code = ("import eqn_keras, sys; from eqn_keras.presets import find_data_file; "
+            "from eqn_keras.datasets import load_card; "
+            "print(eqn_keras.__file__); print(find_data_file('models', 'ann')); print(load_card('3tfn')['_path']); "
+            "assert 'tensorflow' not in sys.modules")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    lines = _run([sys.executable, "-c", code], cwd=elsewhere, env=env).splitlines()
+    assert lines == [str(target / "eqn_keras" / "__init__.py"), str(target / "eqn_keras" / "presets" / "models" / "ann.json"),
+                     str(target / "eqn_keras" / "presets" / "datasets" / "3tfn.json")]
