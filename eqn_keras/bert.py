@@ -114,5 +114,6 @@ def build_bert_model(num_labels: int, head: str, cfg: dict, preset: str,
     segment_ids = ZerosLike(name="segment_ids")(token_ids)
     pooled = backbone({"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids})["pooled_output"]
     x = keras.layers.Dropout(cfg["dropout"], name="dropout")(pooled)
-    scores = build_head(head, num_labels, cfg["head_units"], max_value=energy_range[1], min_value=energy_range[0])(x)
+    scores = build_head(head, num_labels, cfg["head_units"], max_value=energy_range[1], min_value=energy_range[0],
+                        unit_scale=cfg.get("unit_scale", False))(x)
     return keras.Model(token_ids, scores, name=f"bert_{head}")

@@ -100,5 +100,6 @@ def build_model(arch: str, num_labels: int, head: str = "eqn", config: dict | No
     mask = PaddingMask(name="padding_mask")(token_ids)
     features = _BODIES[arch](token_ids, mask, cfg)
     low, high = energy_range
-    scores = build_head(head, num_labels, cfg["head_units"], max_value=high, min_value=low)(features)
+    scores = build_head(head, num_labels, cfg["head_units"], max_value=high, min_value=low,
+                        unit_scale=cfg.get("unit_scale", False))(features)
     return keras.Model(token_ids, scores, name=f"{arch}_{head}")

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-train", type=int, help="train on a seeded random subset of N texts (a quick try)")
     t.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs")
     t.add_argument("--learning-rate", type=float)
+    t.add_argument("--arch-config", metavar="JSON",
+                   help="a JSON file whose keys override the arch's models/<arch>.json (e.g. optimizer, dropout)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--bert-preset", help="BERT checkpoint: HF or keras-hub directory, 'minilm', or a keras-hub preset name")
     t.add_argument("--mixed-precision", choices=("bfloat16", "float16"), help="mixed precision (GPUs, TPUs)")
@@ -97,7 +99,7 @@ def cmd_train(args) -> int:
         regress_from=args.regress_from, epochs=args.epochs,
         batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
-        out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
+        arch_config=args.arch_config, out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
         jit_compile=args.jit_compile, strategy=args.strategy, verbose=0 if args.quiet else 1,
     )
     result = train(cfg)

@@ -15,7 +15,6 @@ error messages count data rows from 1 (the header is not a row).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fileio import InputError, read_table, read_text, require_column
+from .fileio import InputError, read_table, read_text, require_column, sha256_file
 from .presets import find_data_file, preset_dirs
 
 
@@ -124,14 +123,6 @@ def default_cache_dir() -> Path:
     """`$EQN_CACHE_DIR`, else `~/.cache/eqn-keras/datasets`."""
     env = os.environ.get("EQN_CACHE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "eqn-keras" / "datasets"
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _verify(path: Path, expected, url: str, where: str) -> str:

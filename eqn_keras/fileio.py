@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import hashlib
 import json
 import os
 import tempfile
@@ -70,6 +71,29 @@ def read_table(path, fmt: str | None = None, header: bool = True, names=None, se
     if header:
         frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json_object(path, what: str = "") -> dict:
+    """A JSON file holding one object; errors name the option (`what`), the file, line and column."""
+    prefix = f"{what} " if what else ""
+    try:
+        obj = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{prefix}{path}:{err.lineno}:{err.colno}: invalid JSON ({err.msg})") from None
+    except InputError as err:
+        raise InputError(f"{prefix}{err}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{prefix}{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def parse_jsonl(text: str, path) -> list:

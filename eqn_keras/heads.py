@@ -88,32 +88,67 @@ def head_spec(kind: str) -> HeadSpec:
 
 def eqn_head(num_labels: int, hidden_units: int = 128, hidden_activation: str = "relu",
              name: str = "eqn_head", output_activation: str = "linear",
-             energy_range: tuple | None = None) -> keras.Sequential:
+             energy_range: tuple | None = None, unit_scale: bool = False) -> keras.Sequential:
     """The paper's output component: a fully connected Dense layer, then a linear layer of C units.
 
-    `energy_range` (min, max) rescales a 0-1 output activation to energies (the `eqn_bce` head).
+    `energy_range` (min, max) rescales a 0-1 output activation to energies (the `eqn_bce` head). With
+    `unit_scale` the linear layer works on a 0-1 scale and a fixed `Rescaling` maps it to the range:
+    same outputs and MSE targets, but under Adam (steps of about the learning rate whatever the gradient)
+    its weights need not grow 10x larger than a softmax head's, which at BERT's 5e-5 takes thousands of steps.
     """
-    if energy_range is not None and output_activation != "sigmoid":
+    if energy_range is not None and output_activation != "sigmoid" and not unit_scale:
         raise ValueError(f"energy_range scales a sigmoid output, not '{output_activation}'")
+    if unit_scale and (energy_range is None or output_activation != "linear"):
+        raise ValueError("unit_scale needs a linear output and an energy_range")
+    sigmoid = energy_range is not None and not unit_scale
     layers = [
         keras.layers.Dense(hidden_units, activation=hidden_activation, name="dense"),
         # float32 output keeps energies exact under mixed precision.
-        keras.layers.Dense(num_labels, activation="linear" if energy_range else output_activation,
+        keras.layers.Dense(num_labels, activation="linear" if sigmoid else output_activation,
                            name="scores", dtype="float32"),
     ]
-    if energy_range is not None:
+    if sigmoid:
         low, high = energy_range
         layers.append(EnergySigmoid(high, low, name="energy", dtype="float32"))
+    elif unit_scale:
+        low, high = energy_range
+        layers.append(keras.layers.Rescaling(high - low, offset=low, name="energy", dtype="float32"))
     return keras.Sequential(layers, name=name)
 
 
 def build_head(kind: str, num_labels: int, hidden_units: int = 128, hidden_activation: str = "relu",
-               max_value: float = MAX_VALUE, min_value: float = MIN_VALUE) -> keras.Sequential:
-    """The same Dense block for every head kind; only the last activation (and energy scaling) differs."""
+               max_value: float = MAX_VALUE, min_value: float = MIN_VALUE,
+               unit_scale: bool = False) -> keras.Sequential:
+    """The same Dense block for every head kind; only the last activation (and energy scaling) differs.
+
+    `unit_scale` (see `eqn_head`) applies to the linear `eqn` head; the others are on a 0-1 scale already.
+    """
     spec = head_spec(kind)
     scaled = spec.energy and spec.activation != "linear"
+    unit = unit_scale and spec.activation == "linear" and spec.energy
     return eqn_head(num_labels, hidden_units, hidden_activation, name=f"{kind}_head",
-                    output_activation=spec.activation, energy_range=(min_value, max_value) if scaled else None)
+                    output_activation=spec.activation,
+                    energy_range=(min_value, max_value) if (scaled or unit) else None, unit_scale=unit)
+
+
+def prior_bias(kind: str, targets, max_value: float = MAX_VALUE, min_value: float = MIN_VALUE,
+               unit_scale: bool = False) -> np.ndarray:
+    """Output-layer bias that makes an untrained head predict the training targets' per-label mean.
+
+    The head then starts at the label prior instead of spending its first steps finding it: linear `eqn`
+    the mean energy (on the 0-1 scale with `unit_scale`), sigmoid heads logit(mean), softmax log(mean).
+    `targets` are the head's own training targets (`head_targets`).
+    """
+    spec = head_spec(kind)
+    mean = np.asarray(targets, dtype=np.float64).mean(axis=0)
+    if spec.activation == "linear":
+        return (mean - min_value) / (max_value - min_value) if unit_scale else mean
+    span = max_value - min_value if spec.energy else 1.0
+    low = min_value if spec.energy else 0.0
+    p = np.clip((mean - low) / span, 1e-4, 1 - 1e-4)
+    if spec.activation == "softmax":
+        return np.log(p)
+    return np.log(p / (1 - p))
 
 
 def head_targets(kind: str, full_labels, max_value: float) -> np.ndarray:

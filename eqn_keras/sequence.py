@@ -56,7 +56,10 @@ class FullLabelSequence(keras.utils.PyDataset):
     `targets=None` yields token ids only (for predict). `with_targets` returns a sequence over the same
     token matrix with new targets, which is how stage 2 trains on regressed labels. With `shuffle`,
     texts are grouped into batches of similar length (random within a length bucket) and the batch order
-    is shuffled every epoch; `sort_by_length` batches shortest-first for inference.
+    is shuffled every epoch. A shuffled sequence is an endless stream for Keras (`num_batches` is None, so
+    `fit` needs `steps_per_epoch=len(seq)`): stream item i is batch i % len of epoch `start_epoch + i // len`,
+    a pure function of (seed, epoch), so neither tf.data's prefetching across an epoch's end nor a resumed
+    fit (`set_epoch`) changes which texts a step sees. `sort_by_length` batches shortest-first for inference.
     """
 
     def __init__(self, token_ids, targets=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
@@ -74,7 +77,8 @@ class FullLabelSequence(keras.utils.PyDataset):
         self.seed = seed
         self.pad_multiple = max(1, int(pad_multiple))
         self.sort_by_length = sort_by_length
-        self._rng = np.random.default_rng(seed)
+        self.start_epoch = 0
+        self._epoch_batches = (None, None)
         self._kwargs = kwargs
         self._make_batches()
 
@@ -86,19 +90,20 @@ class FullLabelSequence(keras.utils.PyDataset):
         longest = max(int(self.lengths[rows].max()), 1)
         return min(self.token_ids.shape[1], math.ceil(longest / self.pad_multiple) * self.pad_multiple)
 
-    def _make_batches(self):
+    def _make_batches(self, epoch: int = 0):
         n = len(self.token_ids)
         if self.sort_by_length:
             order = np.argsort(self.lengths, kind="stable")
         elif self.shuffle:
-            order = self._rng.permutation(n)
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(n)
             buckets = np.ceil(self.lengths[order] / self.pad_multiple)
             order = order[np.argsort(buckets, kind="stable")]
         else:
             order = np.arange(n)
         batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
         if self.shuffle and not self.sort_by_length:
-            batches = [batches[i] for i in self._rng.permutation(len(batches))]
+            batches = [batches[i] for i in rng.permutation(len(batches))]
         if len(batches) > 1:
             # Keras infers the input signature from the first few batches: leading with the widest and
             # the narrowest batch makes it see a variable width whenever widths vary at all.
@@ -110,6 +115,7 @@ class FullLabelSequence(keras.utils.PyDataset):
             batches.insert(1, batches.pop(narrowest))
         self.batches = batches
         self.order = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+        self._epoch_batches = (epoch, batches)
 
     def with_targets(self, targets, **overrides) -> "FullLabelSequence":
         params = dict(batch_size=self.batch_size, shuffle=self.shuffle, seed=self.seed,
@@ -120,16 +126,34 @@ class FullLabelSequence(keras.utils.PyDataset):
     def __len__(self):
         return len(self.batches)
 
+    @property
+    def num_batches(self):
+        return None if self._streaming else len(self.batches)
+
+    @property
+    def _streaming(self) -> bool:
+        return self.shuffle and not self.sort_by_length
+
+    def set_epoch(self, epoch: int):
+        """Make stream item 0 the first batch of that (0-based) epoch: where a resumed fit starts."""
+        self.start_epoch = int(epoch)
+
+    def epoch_batches(self, epoch: int) -> list:
+        """The batches (row indices) of one epoch."""
+        if self._epoch_batches[0] != epoch:
+            self._make_batches(epoch)
+        return self._epoch_batches[1]
+
     def __getitem__(self, index):
-        rows = self.batches[index]
+        if self._streaming:
+            epoch, index = divmod(int(index), len(self.batches))
+            rows = self.epoch_batches(self.start_epoch + epoch)[index]
+        else:
+            rows = self.batches[index]
         x = self.token_ids[rows, :self._width(rows)]
         if self.targets is None:
             return (x,)
         return x, self.targets[rows]
-
-    def on_epoch_end(self):
-        if self.shuffle and not self.sort_by_length:
-            self._make_batches()
 
     def restore_order(self, predictions):
         """Put predictions made over this sequence's batches back into row order."""

@@ -29,10 +29,12 @@ from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
 from .distribute import (accelerators_visible, is_chief, make_strategy, patch_multiworker_build, resolve_jit,
                          set_precision)
-from .fileio import InputError, atomic_write, write_csv, write_json
-from .heads import head_loss, head_spec, head_targets
+from .fileio import InputError, atomic_write, read_json_object, sha256_file, write_csv, write_json
+from .heads import head_loss, head_spec, head_targets, prior_bias
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
-from .metrics import evaluation_report
+from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
+from .metrics import accuracy, evaluation_report, hit_rate
+from .optimizers import make_optimizer
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
 CONFIG_FILE = "config.json"
@@ -61,6 +63,7 @@ class TrainConfig:
     out: str | None = None
     patience: int = 2
     learning_rate: float | None = None
+    arch_config: str | None = None
     max_value: float = MAX_VALUE
     min_value: float = MIN_VALUE
     regress_temperature: float = 1.0
@@ -221,8 +224,8 @@ def _prepare_run_dir(out, cfg: TrainConfig) -> Path:
         name = Path(cfg.data).stem if os.sep in cfg.data or "." in cfg.data else cfg.data
         out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
     run_dir = Path(out)
-    if (run_dir / CONFIG_FILE).exists():
-        raise InputError(f"{run_dir}: already holds a run ({CONFIG_FILE}); pass another --out")
+    if (run_dir / METRICS_FILE).exists():
+        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -230,32 +233,83 @@ def _prepare_run_dir(out, cfg: TrainConfig) -> Path:
     return run_dir
 
 
-def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset):
-    """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best."""
-    keras.utils.set_random_seed(cfg.seed)
-    with strategy.scope():
-        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
-                           energy_range=(cfg.min_value, cfg.max_value))
-        lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
-        core.compile(optimizer=keras.optimizers.Adam(lr), loss=head_loss(cfg.head, cfg.max_value, cfg.min_value),
-                     jit_compile=resolve_jit(cfg.jit_compile))
-    patch_multiworker_build(core, strategy)
+# Options that change how a run is shown, not what it computes: a resumed run may differ in them.
+_RESUME_FREE = ("out", "verbose")
+
+
+def _resume_config(run_dir: Path, config: dict) -> dict:
+    """The config of an interrupted run in `run_dir` that this one continues (None if there is none).
+
+    Refuses, naming the first difference, when the options or the training texts differ.
+    """
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text(encoding="utf-8"))
+    mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
+    theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise InputError(f"{run_dir}: holds an unfinished run with {key}={theirs.get(key)!r}, this one has "
+                             f"{mine.get(key)!r}; rerun with the same options to resume it, or pass another --out")
+    for key in ("dataset", "arch_config", "stages"):
+        if old.get(key) != config[key]:
+            raise InputError(f"{run_dir}: holds an unfinished run whose {key} differs (data files or models/"
+                             f"{config['config']['arch']}.json changed); pass another --out")
+    return old
+
+
+def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric):
+    """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best.
+
+    Resumable: `BackupAndRestore` keeps the last finished epoch under backup/<name>/, the CSV log keeps
+    the history (history_<name>.csv), and a finished fit leaves history_<name>.json, so a rerun after a
+    kill continues the epoch loop, or skips the fit, and ends with the weights an uninterrupted run has.
+    """
     ckpt_dir = work_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     best = ckpt_dir / f"{name}.weights.h5"
+    done = work_dir / f"history_{name}.json"
+
+    def fresh_model():
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
+                            energy_range=(cfg.min_value, cfg.max_value))
+        if arch_cfg.get("prior_bias"):
+            bias = prior_bias(cfg.head, train_seq.targets, cfg.max_value, cfg.min_value, arch_cfg.get("unit_scale", False))
+            model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
+        return model
+
+    if done.is_file() and best.is_file():
+        core = fresh_model()
+        core.load_weights(str(best))
+        return core, json.loads(done.read_text(encoding="utf-8"))
+    with strategy.scope():
+        core = fresh_model()
+        lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
+        core.compile(optimizer=make_optimizer(arch_cfg, lr, len(train_seq), cfg.epochs),
+                     loss=head_loss(cfg.head, cfg.max_value, cfg.min_value), jit_compile=resolve_jit(cfg.jit_compile))
+    patch_multiworker_build(core, strategy)
+    backup, log = work_dir / "backup" / name, work_dir / f"history_{name}.csv"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
+                                                 save_weights_only=True)
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience)
     callbacks = [
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        EpochRandomness(train_seq), dev_metric, checkpoint, stopping,
+        keras.callbacks.CSVLogger(str(log), append=True),
+        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
+        ResumeState(backup, log, checkpoint, stopping),
     ]
-    history = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
+    core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, steps_per_epoch=len(train_seq), shuffle=False,
+             callbacks=callbacks, verbose=cfg.verbose)
+    hist = read_history(log)
+    hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
     if strategy is not tf.distribute.get_strategy():
         # Score with a local copy: every worker then holds complete scores for label regression.
-        keras.utils.set_random_seed(cfg.seed)
-        core = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
-                           energy_range=(cfg.min_value, cfg.max_value))
+        core = fresh_model()
     core.load_weights(str(best))
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
+    write_json(done, hist)
+    shutil.rmtree(backup, ignore_errors=True)
     return core, hist
 
 
@@ -264,6 +318,8 @@ def train(cfg: TrainConfig) -> dict:
     stages = cfg.resolved_stages()
     spec = head_spec(cfg.head)
     arch_cfg = load_arch_config(cfg.arch)
+    if cfg.arch_config:
+        arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
     cfg = dataclasses.replace(cfg, epochs=cfg.epochs or arch_cfg.get("epochs", 10),
                               batch_size=cfg.batch_size or arch_cfg.get("batch_size", 32))
     preset = None
@@ -319,6 +375,12 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
         "bert_preset": preset, "dtype_policy": policy, "replicas": strategy.num_replicas_in_sync,
     }
+    previous = _resume_config(run_dir, config)
+    if previous is not None:
+        # An interrupted run: keep its provenance, record this restart.
+        restart = {"at": datetime.datetime.now().isoformat(timespec="seconds"), "commit": config["commit"]}
+        config = {**previous, "resumed": previous.get("resumed", []) + [restart]}
+        print(f"[eqn-keras] resuming the unfinished run in {run_dir}", flush=True)
     write_json(run_dir / CONFIG_FILE, config)
 
     tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
@@ -327,12 +389,27 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
 
-    def regress(from_stage, stage_scores):
-        """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores."""
+    def regress(from_stage, stage_scores, model_sha256=None):
+        """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores.
+
+        Kept at full precision in regressed_<stage>.npz with the digests of the texts and of the model that
+        scored them, so a resumed run reuses them only when both still match.
+        """
+        cache = run_dir / f"regressed_{from_stage}.npz"
+        if model_sha256 and cache.is_file():
+            with np.load(cache) as data:
+                if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
+                    return {role: data[role] for role in ("train", "dev")}
+        if stage_scores is None:  # a finished stage of an interrupted run: score again with its saved model
+            core = split_text_model(keras.saving.load_model(run_dir / f"{from_stage}.keras"))[1]
+            stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
         regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
                                           cfg.regress_temperature) for role in ("train", "dev")}
         write_csv(run_dir / regressed_file(from_stage),
                   scores_frame(texts["train"], labels["train"], regressed["train"], names))
+        if model_sha256:
+            with atomic_write(cache, "wb") as handle:
+                np.savez(handle, train_sha256=train_digest, model_sha256=model_sha256, **regressed)
         return regressed
 
     if cfg.regress_from:
@@ -342,28 +419,41 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
                "multi_label": splits.multi_label, "stages": {}}
     if cfg.regress_from:
         results["regressed_from"] = source_stage
+    metric_name = "hit_rate" if splits.multi_label else "accuracy"
+    metric_fn = hit_rate if splits.multi_label else accuracy
+    dev_metric = DevMetric(metric_name, lambda model: metric_fn(predict_scores(model, ids["dev"]), labels["dev"]))
     stage_list = stage_names(cfg.head, stages, first)
     for name in stage_list:
-        print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
-        train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
-                                      batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
-        dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
-                                    batch_size=cfg.batch_size)
-        started = time.perf_counter()
-        core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset)
-        fit_seconds = time.perf_counter() - started
-        text_model(tokenizer, core).save(run_dir / f"{name}.keras")
-        scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
-        save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
-        write_csv(run_dir / f"test_annotated_{name}.csv", scores_frame(texts["test"], labels["test"], scores["test"], names))
-        report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
-                                   dev_scores=scores["dev"], dev_labels=labels["dev"])
-        report["history"] = history
-        report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
+        model_path, report_path = run_dir / f"{name}.keras", run_dir / f"report_{name}.json"
+        report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
+        if report is not None and model_path.is_file() and report.get("model_sha256") == sha256_file(model_path):
+            print(f"[eqn-keras] stage {name}: finished before the interruption, reused", flush=True)
+            scores = None
+        else:
+            print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
+            train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
+                                          batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+            dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
+                                        batch_size=cfg.batch_size)
+            started = time.perf_counter()
+            core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset,
+                                       dev_metric)
+            fit_seconds = time.perf_counter() - started
+            text_model(tokenizer, core).save(model_path)
+            scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
+            save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
+            write_csv(run_dir / f"test_annotated_{name}.csv",
+                      scores_frame(texts["test"], labels["test"], scores["test"], names))
+            report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
+                                       dev_scores=scores["dev"], dev_labels=labels["dev"])
+            report["history"] = history
+            report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
+            report["model_sha256"] = sha256_file(model_path)
+            write_json(report_path, report)
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
         if spec.energy and name != stage_list[-1]:
-            full = regress(name, scores)
+            full = regress(name, scores, report["model_sha256"])
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
     if not chief:

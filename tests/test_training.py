@@ -114,7 +114,7 @@ def test_baseline_refuses_two_stages(tmp_path, emotion_csv, capsys):
 
 def test_existing_run_is_not_overwritten(tiny_run, emotion_csv, capsys):
     code = main(["train", "--arch", "ann", "--data", str(emotion_csv), "--out", str(tiny_run)])
-    assert code == 2 and "already holds a run" in capsys.readouterr().err
+    assert code == 2 and "already holds a finished run" in capsys.readouterr().err
 
 
 def test_saved_model_reproduces_the_runs_test_scores(tiny_run):
