@@ -49,6 +49,12 @@ PAPER = {
 }
 
 
+def set_work(path) -> None:
+    """Put run directories (and cell claims) under `path`."""
+    global WORK
+    WORK = Path(path).resolve()
+
+
 def machine() -> str:
     model = ""
     try:
@@ -166,12 +172,32 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
         claim_path(key).unlink(missing_ok=True)
 
 
-def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
-    """`eqn-keras train` in a fresh process (no graph or memory carried between runs) into WORK/<name>-<time>.
+def _attempts(out: Path) -> list:
+    """The attempts recorded for a run directory; an attempt that was killed ends at its last written file."""
+    path = out / "attempts.json"
+    attempts = json.loads(path.read_text()) if path.is_file() else []
+    if attempts and attempts[-1].get("end") is None:
+        files = [f for f in out.rglob("*") if f.is_file() and f.name != "attempts.json"]
+        attempts[-1]["end"] = max((f.stat().st_mtime for f in files), default=attempts[-1]["start"])
+        attempts[-1]["killed"] = True
+    return attempts
 
+
+def _save_attempts(out: Path, attempts: list) -> None:
+    tmp = out / "attempts.json.tmp"
+    tmp.write_text(json.dumps(attempts))
+    tmp.replace(out / "attempts.json")
+
+
+def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
+    """`eqn-keras train` in a fresh process (no graph or memory carried between runs) into WORK/<name>.
+
+    Resumable: an interrupted run of the same cell at the same commit is continued (`train` resumes a run
+    directory it finds unfinished); one from another commit is set aside and the cell starts over.
     Returns (metrics, provenance): the run's metrics.json and the row fields saying how it was made.
     """
-    out = WORK / f"{name}-{datetime.datetime.now():%Y%m%d%H%M%S}"
+    suffix = f"-e{args.epochs}" + (f"-m{args.max_train}" if args.max_train else "")
+    out = WORK / f"{name}{suffix}"
     cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", arch, "--data", dataset, "--head", head,
            "--seed", str(seed), "--epochs", str(args.epochs), *extra, "--out", str(out), "--quiet"]
     if args.max_train:
@@ -179,11 +205,27 @@ def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
     if arch == "bert" and args.bert_preset:
         cmd += ["--bert-preset", args.bert_preset]
     code = commit()  # the code the run imports now; later edits do not change it
-    start = time.time()
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    provenance = {"wall_s": round(time.time() - start, 1), "commit": code, "machine": machine(),
+    if (out / "config.json").is_file():
+        started_at = json.loads((out / "config.json").read_text()).get("commit")
+        if started_at != code.split("+")[0] or code.endswith("+dirty"):
+            out.rename(out.with_name(f"{out.name}.stale-{datetime.datetime.now():%Y%m%d%H%M%S}"))
+    out.mkdir(parents=True, exist_ok=True)
+    attempts = _attempts(out)
+    if not (out / "metrics.json").is_file():
+        attempts.append({"start": time.time(), "end": None})
+        _save_attempts(out, attempts)
+        proc = subprocess.Popen(cmd, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        attempts[-1].update(end=time.time(), peak_rss_mb=round(usage.ru_maxrss / 1024))
+        _save_attempts(out, attempts)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+    peaks = [a["peak_rss_mb"] for a in attempts if a.get("peak_rss_mb")]
+    provenance = {"wall_s": round(sum(a["end"] - a["start"] for a in attempts), 1), "attempts": len(attempts),
+                  "peak_rss_mb": max(peaks) if peaks else None, "commit": code, "machine": machine(),
                   "command": " ".join(["eqn-keras"] + cmd[3:]).replace(str(ROOT) + "/", ""),
-                  "run_dir": str(out.relative_to(ROOT))}
+                  "run_dir": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)}
     return json.loads((out / "metrics.json").read_text()), provenance
 
 
@@ -293,7 +335,9 @@ def main(argv=None) -> int:
                    help="tiny grid for CI: textcnn on 3tfn, 2 seeds, 300 training texts, 1 epoch")
     p.add_argument("--results", default=str(RESULTS / "table3.jsonl"))
     p.add_argument("--report", action="store_true", help="only rewrite the markdown from the results file")
+    p.add_argument("--work", default=str(WORK), help="where run directories go (default benchmarks/work)")
     args = p.parse_args(argv)
+    set_work(args.work)
     if args.report:
         write_markdown(read_results(Path(args.results)), Path(args.results).with_suffix(".md"))
         return 0

@@ -151,8 +151,10 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny version for CI: 3tfn, 300 texts, 1 epoch, 2 seeds")
     p.add_argument("--results", default=str(RESULTS / "variants.jsonl"))
     p.add_argument("--grid-results", help="the grid's results file (default: table3.jsonl beside --results)")
+    p.add_argument("--work", default=str(WORK), help="where run directories go (default benchmarks/work)")
     args = p.parse_args(argv)
     args.jobs = 1
+    reproduce.set_work(args.work)
     if args.quick:
         args.arch, args.data, args.seeds, args.epochs, args.max_train = "textcnn", "3tfn", 2, 1, 300
     results = Path(args.results)

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,17 +16,39 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not os.environ.get("EQN_DATA_DIR"), reason="EQN_DATA_DIR is not set")]
 
 
-def _run(results):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--quick", "--results",
-                           str(results)], capture_output=True, text=True, timeout=1200)  # a hang guard only
+def _run(results, start=True):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--quick", "--results", str(results),
+           "--work", str(results.parent / "work")]
+    if not start:
+        return cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)  # a hang guard only
 
 
 @pytest.fixture(scope="module")
 def quick_grid(tmp_path_factory):
+    """The quick grid, killed (with its training process) after the first EQN cell's CoEQN stage, then rerun."""
     results = tmp_path_factory.mktemp("grid") / "table3.jsonl"
+    cmd = _run(results, start=False)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = results.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "history_coeqn.json"
+    deadline = time.monotonic() + 1200
+    while proc.poll() is None and not marker.is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the grid ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     done = _run(results)
     assert done.returncode == 0, done.stderr[-3000:]
     return results
+
+
+def test_interrupted_cell_is_resumed_not_restarted(quick_grid):
+    rows = {(r["head"], r["seed"]): r for r in map(json.loads, quick_grid.read_text().splitlines())}
+    resumed = rows[("eqn", 0)]
+    assert resumed["attempts"] == 2 and resumed["peak_rss_mb"] > 0
+    config = json.loads((quick_grid.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "config.json").read_text())
+    assert len(config["resumed"]) == 1  # the same run directory went on, CoEQN was not trained again
+    assert rows[("single", 0)]["attempts"] == 1
 
 
 def test_quick_grid_and_resume(quick_grid):
@@ -45,14 +69,15 @@ def test_quick_grid_and_resume(quick_grid):
 
 def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
     tmp_path = quick_grid.parent
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--quick", "--results", str(tmp_path / "variants.jsonl")]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--quick", "--results", str(tmp_path / "variants.jsonl"),
+           "--work", str(tmp_path / "work")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "== textcnn 3tfn" not in done.stdout  # the grid's runs were reused, not retrained
     rows = [json.loads(line) for line in (tmp_path / "variants.jsonl").read_text().splitlines()]
     assert sorted((r["variant"], r["seed"], r["stage"]) for r in rows) == sorted(
         (v, s, {"stage3": "eqn3"}.get(v, "eqn")) for v in ("t2", "t05", "stage3", "bce") for s in (0, 1))
-    assert all("--regress-from benchmarks/work/" in r["command"] for r in rows)
+    assert all(f"--regress-from {tmp_path / 'work'}/" in r["command"] for r in rows)
     markdown = (tmp_path / "variants.md").read_text()
     for name in ("baseline (single)", "CoEQN", "EQN", "t2", "t05", "stage3", "bce"):
         assert f"| {name} |" in markdown
