@@ -110,6 +110,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["3tfn", "goemotions"], choices=reproduce.DATASETS)
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    p.add_argument("--only", nargs="+", metavar="RECIPE:HEAD", help="run only these (HEAD eqn or base), in this order")
     p.add_argument("--max-train", type=int, default=1500)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -123,18 +124,23 @@ def main(argv=None) -> int:
     done = {(r["dataset"], r["recipe"], r["head"]): r for r in reproduce.read_results(results)
             if (r["max_train"], r["epochs"], r["seed"]) == (args.max_train, args.epochs, args.seed)}
     reproduce.WORK.mkdir(parents=True, exist_ok=True)
+    plan = [(r, h) for r in args.recipes for h in RECIPES[r][1]]
+    if args.only:
+        plan = [tuple(item.split(":", 1)) for item in args.only]
+        bad = [item for item in plan if len(item) != 2 or item[0] not in RECIPES or item[1] not in RECIPES[item[0]][1]]
+        if bad:
+            p.error(f"--only {':'.join(bad[0])}: expected RECIPE:HEAD with a head that recipe applies to")
     with tempfile.TemporaryDirectory() as config_dir:
         for dataset in args.datasets:
-            for recipe in args.recipes:
-                for head in RECIPES[recipe][1]:
-                    head = reproduce.baseline_head(dataset) if head == "base" else head
-                    if (dataset, recipe, head) in done:
-                        continue
-                    row = run(dataset, recipe, head, args, Path(config_dir))
-                    row.update(max_train=args.max_train, epochs=args.epochs, seed=args.seed)
-                    with results.open("a") as handle:  # resumable: finished runs are not trained again
-                        handle.write(json.dumps(row) + "\n")
-                    done[(dataset, recipe, head)] = row
+            for recipe, head in plan:
+                head = reproduce.baseline_head(dataset) if head == "base" else head
+                if (dataset, recipe, head) in done:
+                    continue
+                row = run(dataset, recipe, head, args, Path(config_dir))
+                row.update(max_train=args.max_train, epochs=args.epochs, seed=args.seed)
+                with results.open("a") as handle:  # resumable: finished runs are not trained again
+                    handle.write(json.dumps(row) + "\n")
+                done[(dataset, recipe, head)] = row
     rows = [r for r in done.values() if r["dataset"] in args.datasets]
     rows.sort(key=lambda r: (r["dataset"], r["head"] == "eqn", list(RECIPES).index(r["recipe"])))
     plot(rows, out / "bert_recipe.png")
