@@ -100,7 +100,8 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
         arch_config=args.arch_config, out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
-        jit_compile=args.jit_compile, strategy=args.strategy, verbose=0 if args.quiet else 1,
+        jit_compile=args.jit_compile, strategy=args.strategy,
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),  # one line per epoch in a log file
     )
     result = train(cfg)
     final = result["stages"][result["final_stage"]]

@@ -375,6 +375,42 @@ def plot_pearson_heatmap(matrix_df: pd.DataFrame, path, title: str) -> Path:
     return path
 
 
+def plot_training_curves(history: dict, path, title: str) -> Path:
+    """A stage's training curves as a PNG: train and dev loss, and each dev metric (val_*), per epoch.
+
+    `history` maps a log key to one value per epoch (a run's metrics.json `history`); the best epoch is marked.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from .fileio import atomic_write
+
+    metrics = [k for k in history if k.startswith("val_") and k != "val_loss" and isinstance(history[k], list)]
+    fig = Figure(figsize=(5.5 * (1 + bool(metrics)), 4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 1 + bool(metrics), squeeze=False)[0]
+    best = history.get("best_epoch")
+    panels = [(axes[0], ["loss", "val_loss"], "loss")] + ([(axes[1], metrics, "dev metric")] if metrics else [])
+    for ax, keys, label in panels:
+        for key in keys:
+            values = history.get(key) or []
+            ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
+        if best:
+            ax.axvline(best, color="#999999", linestyle=":", label=f"best epoch {best}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png")
+    return path
+
+
 # -------------------------------------------------------------------------------------------- reports
 
 def _plain(value):

@@ -33,7 +33,8 @@ from .fileio import InputError, atomic_write, read_json_object, sha256_file, wri
 from .heads import head_loss, head_spec, head_targets, prior_bias
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
-from .metrics import accuracy, evaluation_report, hit_rate
+from .metrics import (accuracy, evaluation_report, hit_rate, pearson_matrix, plot_pearson_heatmap,
+                      plot_training_curves)
 from .optimizers import make_optimizer
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
@@ -175,9 +176,14 @@ def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose:
     return seq.restore_order(np.concatenate(parts))
 
 
-def scores_frame(texts, labels, scores, label_names) -> pd.DataFrame:
-    """The paper's Fig. 5-7 layout: text, label ids, one column per label name (2 decimals)."""
+def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.DataFrame:
+    """The paper's Fig. 5-7 layout: text, label ids, one column per label name (2 decimals).
+
+    `energy_range` (min, max): the scores are clipped to it first, as users see energies (the npz stays raw).
+    """
     frame = pd.DataFrame({"text": list(texts), "labels": [",".join(map(str, row)) for row in labels]})
+    if energy_range is not None:
+        scores = np.clip(scores, *energy_range)
     values = pd.DataFrame(np.round(scores, 2), columns=list(label_names))
     return pd.concat([frame, values], axis=1)
 
@@ -297,6 +303,7 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     callbacks = [
         EpochRandomness(train_seq), dev_metric, checkpoint, stopping,
         keras.callbacks.CSVLogger(str(log), append=True),
+        keras.callbacks.TensorBoard(str(work_dir / "tensorboard" / name), write_graph=False, profile_batch=0),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
         ResumeState(backup, log, checkpoint, stopping),
     ]
@@ -449,6 +456,10 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             report["history"] = history
             report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
             report["model_sha256"] = sha256_file(model_path)
+            title = f"{cfg.arch} {name} on {splits.name}"
+            plot_training_curves(history, run_dir / f"curves_{name}.png", f"{title}: training curves")
+            plot_pearson_heatmap(pearson_matrix(scores["test"], names), run_dir / f"pearson_{name}.png",
+                                 f"{title}: Pearson r of test scores")
             write_json(report_path, report)
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
@@ -456,6 +467,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             full = regress(name, scores, report["model_sha256"])
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
+    if (run_dir / "backup").is_dir() and not any((run_dir / "backup").iterdir()):
+        (run_dir / "backup").rmdir()
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return results

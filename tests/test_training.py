@@ -12,8 +12,12 @@ from eqn_keras.training import TrainConfig, load_run, train
 
 def test_run_directory_holds_every_artifact(tiny_run):
     for name in ["config.json", "metrics.json", "coeqn.keras", "eqn.keras", "regressed_train.csv",
-                 "test_annotated_coeqn.csv", "test_annotated_eqn.csv", "scores_coeqn.npz", "scores_eqn.npz"]:
+                 "test_annotated_coeqn.csv", "test_annotated_eqn.csv", "scores_coeqn.npz", "scores_eqn.npz",
+                 "curves_coeqn.png", "curves_eqn.png", "pearson_coeqn.png", "pearson_eqn.png"]:
         assert (tiny_run / name).is_file(), name
+    for stage in ("coeqn", "eqn"):
+        assert list((tiny_run / "tensorboard" / stage).rglob("events.out.tfevents.*")), stage
+    assert not (tiny_run / "backup").exists()  # a finished run keeps no resume state
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["stages"] == ["coeqn", "eqn"]
     assert config["dataset"]["label_names"] == ["anger", "fear", "joy"]
@@ -180,3 +184,16 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, emotion_cs
         assert main(base + flags + ["--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "bad")]) == 2
         assert "expected the same --data, --test-data, --seed, --max-train" in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()
+
+
+def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv):
+    """Output to a pipe or file: Keras verbose=2 (one line per epoch), not a progress bar redrawn every step."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "eqn_keras.cli", "train", "--arch", "ann", "--data", str(emotion_csv),
+                           "--epochs", "3", "--patience", "5", "--stages", "1", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, check=True)
+    assert "\r" not in done.stdout and "\x08" not in done.stdout
+    epoch_lines = [line for line in done.stdout.splitlines() if " - loss: " in line]
+    assert len(epoch_lines) == 3 and all("val_accuracy" in line for line in epoch_lines)
