@@ -54,7 +54,7 @@ class FullLabelSequence(keras.utils.PyDataset):
     """Batches of (token ids, targets); each batch padded to its longest text, rounded up to `pad_multiple`.
 
     `targets=None` yields token ids only (for predict). `with_targets` returns a sequence over the same
-    token matrix with new targets, which is how stage 2 trains on regressed labels. With `shuffle`,
+    token matrix with new targets (e.g. regressed labels), without tokenizing again. With `shuffle`,
     texts are grouped into batches of similar length (random within a length bucket) and the batch order
     is shuffled every epoch. A shuffled sequence is an endless stream for Keras (`num_batches` is None, so
     `fit` needs `steps_per_epoch=len(seq)`): stream item i is batch i % len of epoch `start_epoch + i // len`,
