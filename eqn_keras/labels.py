@@ -76,7 +76,36 @@ def regress_labels(labels, scores, max_value: float = MAX_VALUE,
     return np.where(mask, np.float32(max_value), kept).astype(np.float32)
 
 
-def threshold_annotate(scores, threshold: float) -> np.ndarray:
-    """Eq. 8: scores at or above the threshold h are kept, the rest become 0."""
+def clip_energies(scores, energy_range) -> np.ndarray:
+    """Energies as users see them: scores clipped to `energy_range` = (min, max), e.g. (0, 10).
+
+    An energy head is linear and trained unclipped (so gradients flow), so its raw output can leave the range.
+    `energy_range=None` (a baseline head's 0-1 probabilities) returns the scores as they are.
+    """
     scores = np.asarray(scores, dtype=np.float32)
-    return np.where(scores >= threshold, scores, np.float32(0.0))
+    if energy_range is None:
+        return scores
+    low, high = energy_range
+    return np.clip(scores, np.float32(low), np.float32(high))
+
+
+def passes_threshold(scores, threshold) -> np.ndarray:
+    """Eq. 8's rule as a boolean [N, C] matrix: True where score >= h."""
+    return np.asarray(scores, dtype=np.float32) >= threshold
+
+
+def threshold_annotate(scores, threshold: float, shown=None, fill: float = 0.0) -> np.ndarray:
+    """Eq. 8: scores at or above the threshold h are kept, the rest become 0.
+
+    `shown` (same shape) are the values kept instead of `scores` (e.g. the clipped energies of raw `scores`,
+    so the rule is decided on the scores the threshold was tuned on); `fill` replaces 0 (e.g. a run's minimum).
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    kept = scores if shown is None else np.asarray(shown, dtype=np.float32)
+    return np.where(passes_threshold(scores, threshold), kept, np.float32(fill))
+
+
+def threshold_label_names(scores, threshold: float, label_names, sep: str = "|") -> list:
+    """Eq. 8 as names: per row, the label names whose score is >= h, joined by `sep` ('' when none)."""
+    names = np.asarray(list(label_names), dtype=object)
+    return [sep.join(names[row]) for row in passes_threshold(scores, threshold)]

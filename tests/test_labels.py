@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from eqn_keras.labels import annotated_mask, init_full_labels, regress_labels, threshold_annotate
+from eqn_keras.labels import (annotated_mask, clip_energies, init_full_labels, regress_labels, threshold_annotate,
+                              threshold_label_names)
 
 # Paper Table 1: sample 1 has labels 0 and 1, sample 2 has label 1, sample 3 has label 2.
 TABLE1_LABELS = [(0, 1), (1,), (2,)]
@@ -33,6 +34,18 @@ def test_custom_range():
 def test_threshold_annotation_eq8():
     out = threshold_annotate([[0.5, 2.0, 3.2], [9.0, 1.99, 0.0]], 2.0)
     np.testing.assert_allclose(out, [[0.0, 2.0, 3.2], [9.0, 0.0, 0.0]], atol=1e-6)
+
+
+def test_clipped_energies_and_eq8_decided_on_raw_scores():
+    raw = np.array([[-0.4, 2.0, 12.5], [-0.1, 1.99, 0.3]], dtype=np.float32)
+    shown = clip_energies(raw, (0.0, 10.0))
+    np.testing.assert_allclose(shown, [[0.0, 2.0, 10.0], [0.0, 1.99, 0.3]], atol=1e-6)
+    assert np.array_equal(clip_energies(raw, None), raw)
+    np.testing.assert_allclose(threshold_annotate(raw, 2.0, shown=shown), [[0.0, 2.0, 10.0], [0.0, 0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(threshold_annotate(raw, -0.2, shown=shown, fill=-1), [[-1, 2.0, 10.0], [0.0, 1.99, 0.3]],
+                               atol=1e-6)
+    assert threshold_label_names(raw, 2.0, ["a", "b", "c"]) == ["b|c", ""]
+    assert threshold_label_names(raw, -0.2, ["a", "b", "c"], sep=",") == ["b,c", "a,b,c"]
 
 
 def test_label_out_of_range():
