@@ -58,13 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export", action="store_true", help="export the last stage to saved_models/ for TF Serving")
     t.add_argument("--export-dir", default="saved_models", help="where --export writes (default saved_models)")
 
-    a = sub.add_parser("annotate", help="add one energy column per label to a CSV/TSV/JSONL file")
+    a = sub.add_parser("annotate", help="add one energy column per label (clipped to the run's range, 0-10) to a CSV/TSV/JSONL file")
     a.add_argument("--model", required=True, help="run directory")
     a.add_argument("--stage", help="which stage's model (default: the last one trained)")
     a.add_argument("--input", required=True)
     a.add_argument("--output", required=True)
     a.add_argument("--text-col", default="text")
-    a.add_argument("--threshold", type=float, help="zero the scores below h (paper eq. 8)")
+    a.add_argument("--threshold", metavar="H|tuned",
+                   help="energies whose raw (unclipped) score is below h become 0 (paper eq. 8); 'tuned' = the "
+                        "stage's threshold tuned for macro-F1 on the dev split (metrics.json)")
+    a.add_argument("--labels", action="store_true",
+                   help="add a column 'annotated_labels': the names of the labels at or above the threshold "
+                        "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
+    a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
     a.add_argument("--batch-size", type=int, default=256)
     a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine)")
 
@@ -129,7 +135,8 @@ def cmd_annotate(args) -> int:
     from .annotate import annotate_file
 
     n = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
-                      stage=args.stage, batch_size=args.batch_size, shard=args.shard)
+                      stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
+                      label_sep=args.label_sep)
     print(f"annotated {n} texts -> {args.output}")
     return 0
 

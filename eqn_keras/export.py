@@ -3,7 +3,8 @@
 `export_run` writes `<out>/<name>/<version>/` (TF Serving's layout) with Keras 3's `ExportArchive`:
 a `serving_default` signature (`text` -> `energy`, `top_label_id`, `top_label`, `top_score`) with the
 tokenizer inside the graph, a `token_ids` signature, the label names as an asset, and
-`assets.extra/model_card.json`.
+`assets.extra/model_card.json`. An energy head's outputs are clipped to the run's range (0-10), as
+`Annotator.score` gives them; `top_label_id` is the argmax of the raw scores, as the run's metrics use it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from . import __version__
+from .annotate import energy_range
 from .fileio import InputError
 from .training import METRICS_FILE, load_run, split_text_model
 
@@ -41,7 +43,9 @@ def _model_card(config, stage, run_dir, version) -> dict:
         "multi_label": dataset["multi_label"], "seq_len": config["config"]["seq_len"],
         "metrics": {k: metrics[k] for k in keep if k in metrics},
         "threshold": metrics.get("threshold"),
-        "threshold_note": "tuned for macro-F1 on the dev split; scores at or above it are annotations (eq. 8)",
+        "threshold_note": "tuned for macro-F1 on the dev split, on the raw scores; scores at or above it are "
+                          "annotations (eq. 8); the same on the clipped energies when it lies in (min, max]",
+        "energy_range": energy_range(config),
         "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         "run_commit": config.get("commit"),
         "signatures": {
@@ -65,8 +69,11 @@ def _minimum_server(config) -> str:
             "tokenize on the client with assets.extra/vocab.txt ([CLS] text [SEP], lower-cased if the checkpoint is uncased)")
 
 
-def build_export_archive(model: keras.Model, labels_file: Path) -> keras.export.ExportArchive:
-    """An ExportArchive with the text and token-id signatures of a text-in model from `text_model`."""
+def build_export_archive(model: keras.Model, labels_file: Path, energy_range=None) -> keras.export.ExportArchive:
+    """An ExportArchive with the text and token-id signatures of a text-in model from `text_model`.
+
+    `energy_range` (min, max): the served energies are clipped to it (the model itself stays unclipped).
+    """
     vectorizer, core = split_text_model(model)
     # Label names come from an asset file (id = line number), so they ship in assets/ with the model.
     names = tf.lookup.StaticHashTable(
@@ -76,14 +83,20 @@ def build_export_archive(model: keras.Model, labels_file: Path) -> keras.export.
     archive.track(model)
     archive.track(names)
 
+    def clip(scores):
+        if energy_range is None:
+            return scores
+        return tf.clip_by_value(scores, tf.cast(energy_range[0], scores.dtype), tf.cast(energy_range[1], scores.dtype))
+
     def serve_text(text):
-        energy = core(vectorizer(text), training=False)
-        top = tf.argmax(energy, axis=-1)
+        raw = core(vectorizer(text), training=False)
+        top = tf.argmax(raw, axis=-1)  # the raw ranking: no ties made by clipping
+        energy = clip(raw)
         return {"energy": energy, "top_label_id": top, "top_label": names.lookup(top),
                 "top_score": tf.reduce_max(energy, axis=-1)}
 
     def serve_ids(token_ids):
-        return {"energy": core(token_ids, training=False)}
+        return {"energy": clip(core(token_ids, training=False))}
 
     archive.add_endpoint("serving_default", serve_text,
                          input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -117,7 +130,7 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
         labels_file = staging / LABELS_ASSET
         labels_file.write_text("\n".join(config["dataset"]["label_names"]) + "\n", encoding="utf-8")
         export_dir = staging / "model"
-        build_export_archive(model, labels_file).write_out(str(export_dir), verbose=False)
+        build_export_archive(model, labels_file, energy_range(config)).write_out(str(export_dir), verbose=False)
         extra = export_dir / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",

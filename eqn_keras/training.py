@@ -450,7 +450,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
             save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
             write_csv(run_dir / f"test_annotated_{name}.csv",
-                      scores_frame(texts["test"], labels["test"], scores["test"], names))
+                      scores_frame(texts["test"], labels["test"], scores["test"], names,
+                                   (cfg.min_value, cfg.max_value) if spec.energy else None))
             report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
                                        dev_scores=scores["dev"], dev_labels=labels["dev"])
             report["history"] = history

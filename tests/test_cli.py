@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -107,3 +108,127 @@ def test_annotate_bad_shard(tiny_run, tmp_path, capsys, shard):
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "o.csv"),
                  "--shard", shard]) == 2
     assert "--shard" in _one_error_line(capsys)
+
+
+LABELS = ["anger", "fear", "joy"]
+TEXTS = ["so happy and glad today", "furious!!! and MAD", "i was worried, nervous", "x", "angry and scared",
+         "the day was very glad"]
+
+
+def _run_with_threshold(tiny_run, target, threshold):
+    """A copy of the tiny run whose stored dev-tuned threshold for 'eqn' is `threshold`."""
+    import shutil
+
+    target.mkdir()
+    for name in ("config.json", "coeqn.keras", "eqn.keras"):
+        shutil.copy(tiny_run / name, target / name)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    metrics["stages"]["eqn"]["threshold"] = threshold
+    (target / "metrics.json").write_text(json.dumps(metrics))
+    return target
+
+
+def _names_at_or_above(raw, h):
+    return ["|".join(name for name, score in zip(LABELS, row) if score >= h) for row in raw]
+
+
+def test_annotate_energies_are_clipped_to_the_run_range(tiny_run, tmp_path):
+    from eqn_keras.annotate import Annotator
+
+    raw = Annotator(tiny_run).raw_scores(TEXTS)
+    assert (raw < 0).any() and (raw > 10).any(), "the fixture run should score outside 0-10"
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)[LABELS].to_numpy(), np.round(np.clip(raw, 0, 10), 2), atol=1e-9)
+
+
+def test_tuned_threshold_is_the_stored_one(tiny_run):
+    from eqn_keras.annotate import Annotator
+
+    stages = json.loads((tiny_run / "metrics.json").read_text())["stages"]
+    assert stages["coeqn"]["threshold"] != stages["eqn"]["threshold"]
+    for stage in ("coeqn", "eqn"):
+        annotator = Annotator(tiny_run, stage)
+        assert annotator.tuned_threshold == stages[stage]["threshold"]
+        assert annotator.threshold("tuned") == stages[stage]["threshold"]
+        assert annotator.threshold("2.5") == 2.5 and annotator.threshold(None) is None
+
+
+def test_annotate_threshold_tuned_and_labels(tiny_run, tmp_path):
+    """--threshold tuned uses exactly the stored threshold: set it to one of the raw scores, which must pass."""
+    from eqn_keras.annotate import Annotator
+
+    raw = Annotator(tiny_run).raw_scores(TEXTS)
+    h = float(np.sort(raw[4])[-2])  # 'angry and scared': its second label passes exactly at h
+    assert 3 < h < 10 and (raw[3] < h).all(), "expected two labels for row 4 and none for 'x'"
+    run = _run_with_threshold(tiny_run, tmp_path / "run", h)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": range(len(TEXTS)), "text": TEXTS}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["annotate", "--model", str(run), "--input", str(src), "--output", str(out),
+                 "--threshold", "tuned", "--labels"]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns) == ["id", "text", *LABELS, "annotated_labels"]
+    expected = np.where(raw >= h, np.clip(raw, 0, 10), 0)
+    np.testing.assert_allclose(frame[LABELS].to_numpy(dtype=float), np.round(expected, 2), atol=1e-9)
+    names = _names_at_or_above(raw, h)
+    assert frame["annotated_labels"].tolist() == names
+    assert names[3] == "" and "|" in names[4]
+    # a numeric threshold still works; --labels alone uses the tuned threshold and keeps every energy
+    out2 = tmp_path / "out2.jsonl"
+    assert main(["annotate", "--model", str(run), "--input", str(src), "--output", str(out2), "--labels",
+                 "--label-sep", ";"]) == 0
+    rows = [json.loads(line) for line in out2.read_text().splitlines()]
+    assert [r["annotated_labels"] for r in rows] == [n.replace("|", ";") for n in names]
+    np.testing.assert_allclose([[r[n] for n in LABELS] for r in rows], np.round(np.clip(raw, 0, 10), 2), atol=1e-9)
+    out3 = tmp_path / "out3.csv"
+    assert main(["annotate", "--model", str(run), "--input", str(src), "--output", str(out3), "--labels",
+                 "--threshold", "5"]) == 0
+    assert pd.read_csv(out3, keep_default_na=False)["annotated_labels"].tolist() == _names_at_or_above(raw, 5)
+
+
+def test_threshold_outside_the_range_is_decided_on_raw_scores(tiny_run, tmp_path):
+    """A tuned h below 0 (possible for a barely trained run): the labels are those the metrics counted."""
+    from eqn_keras.annotate import Annotator
+
+    raw = Annotator(tiny_run).raw_scores(TEXTS)
+    h = -0.25
+    assert ((raw >= h) & (raw < 0)).any() and (raw < h).any()
+    annotator = Annotator(_run_with_threshold(tiny_run, tmp_path / "run", h))
+    frame = annotator.annotate(TEXTS, "tuned", labels=True)
+    assert frame["annotated_labels"].tolist() == _names_at_or_above(raw, h)
+    np.testing.assert_allclose(frame[LABELS].to_numpy(), np.clip(raw, 0, 10), atol=1e-5)
+    # above the range: raw scores from 14 up are annotations, shown as 10; those in (10, 14) are not
+    assert (raw >= 14).any() and ((raw > 10) & (raw < 14)).any()
+    frame = annotator.annotate(TEXTS, 14, labels=True)
+    assert frame["annotated_labels"].tolist() == _names_at_or_above(raw, 14)
+    np.testing.assert_allclose(frame[LABELS].to_numpy(), np.where(raw >= 14, 10, 0), atol=1e-5)
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--threshold", "abc"], "--threshold abc: expected a number or 'tuned'"),
+    (["--threshold", "nan"], "--threshold nan: expected a number"),
+    (["--threshold", ""], "--threshold : expected a number"),
+    (["--labels", "--label-sep", ""], "--label-sep"),
+])
+def test_annotate_bad_threshold_is_one_line(tiny_run, tmp_path, capsys, flags, needle):
+    src = tmp_path / "in.csv"
+    src.write_text("text\nhappy\n")
+    out = tmp_path / "out.csv"
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(out), *flags]) == 2
+    assert needle in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_annotate_labels_without_a_stored_threshold_or_with_a_clashing_column(tiny_run, tmp_path, capsys):
+    run = _run_with_threshold(tiny_run, tmp_path / "run", None)
+    src = tmp_path / "in.csv"
+    src.write_text("text,annotated_labels\nhappy,x\n")
+    out = tmp_path / "out.csv"
+    for flags in (["--labels"], ["--threshold", "tuned"]):
+        assert main(["annotate", "--model", str(run), "--input", str(src), "--output", str(out), *flags]) == 2
+        assert "no dev-tuned threshold for stage 'eqn'" in _one_error_line(capsys)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(out), "--labels"]) == 2
+    assert "column 'annotated_labels' exists" in _one_error_line(capsys)
+    assert not out.exists()

@@ -39,14 +39,32 @@ def test_export_serves_raw_text_like_keras(arch_runs, tmp_path, arch):
     path = export_run(arch_runs[arch], out=tmp_path / "models")
     assert path == tmp_path / "models" / f"emotions-{arch}-coeqn" / "1"
     served = _serve(path, TEXTS)
-    expected = Annotator(arch_runs[arch]).score(TEXTS)
+    annotator = Annotator(arch_runs[arch])
+    expected, top = annotator.score(TEXTS), annotator.raw_scores(TEXTS).argmax(axis=1)
     energy = np.array(served["energy"])
     assert energy.shape == (len(TEXTS), 3)
     assert np.abs(energy - expected).max() < 1e-4
-    assert served["top_label_id"] == expected.argmax(axis=1).tolist()
-    assert served["top_label"] == [["anger", "fear", "joy"][i] for i in expected.argmax(axis=1)]
+    assert served["top_label_id"] == top.tolist()
+    assert served["top_label"] == [["anger", "fear", "joy"][i] for i in top]
     np.testing.assert_allclose(served["top_score"], expected.max(axis=1), atol=1e-4)
     assert np.array(served["ids_energy"]).shape == (1, 3)
+
+
+def test_served_energies_are_clipped_like_the_annotator(tiny_run, tmp_path):
+    """The tiny run's linear head scores outside 0-10: serving_default and token_ids clip, as Annotator does."""
+    annotator = Annotator(tiny_run)
+    raw = annotator.raw_scores(TEXTS)
+    assert (raw < 0).any() and (raw > 10).any(), "the fixture run should score outside 0-10"
+    path = export_run(tiny_run, out=tmp_path)
+    served = _serve(path, TEXTS)
+    np.testing.assert_allclose(served["energy"], np.clip(raw, 0, 10), atol=1e-4)
+    assert served["top_label_id"] == raw.argmax(axis=1).tolist()
+    np.testing.assert_allclose(served["top_score"], np.clip(raw.max(axis=1), 0, 10), atol=1e-4)
+    raw_ids = np.asarray(annotator.core.predict_on_batch(np.array([[2, 3, 0, 0]], dtype=np.int32)))
+    np.testing.assert_allclose(served["ids_energy"], np.clip(raw_ids, 0, 10), atol=1e-4)
+    card = json.loads((path / "assets.extra" / "model_card.json").read_text())
+    assert card["energy_range"] == [0.0, 10.0]
+    assert card["threshold"] == json.loads((tiny_run / "metrics.json").read_text())["stages"]["eqn"]["threshold"]
 
 
 def test_model_card_labels_and_layout(arch_runs, tmp_path):

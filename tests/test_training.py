@@ -50,7 +50,9 @@ def test_saved_model_takes_raw_text_and_matches_annotator(tiny_run):
     assert stage == "eqn"
     texts = ["i was so happy today", "furious and mad", "scared"]
     direct = np.asarray(model(tf.constant(texts)))
-    np.testing.assert_allclose(Annotator(tiny_run).score(texts), direct, atol=1e-5)
+    annotator = Annotator(tiny_run)
+    np.testing.assert_allclose(annotator.raw_scores(texts), direct, atol=1e-5)
+    np.testing.assert_allclose(annotator.score(texts), np.clip(direct, 0, 10), atol=1e-5)
     assert direct[0].argmax() == 2 and direct[1].argmax() == 0 and direct[2].argmax() == 1
 
 
@@ -81,6 +83,7 @@ def test_baseline_heads_train_in_one_stage(tmp_path, emotion_csv, head):
                  "--out", str(tmp_path / head), "--quiet"]) == 0
     metrics = json.loads((tmp_path / head / "metrics.json").read_text())
     assert list(metrics["stages"]) == [head]
+    assert Annotator(tmp_path / head).energy_range is None  # probabilities, not energies: never clipped
 
 
 def test_multi_label_run_and_evaluate_tables(tmp_path, multi_csv, capsys):
@@ -121,13 +124,20 @@ def test_existing_run_is_not_overwritten(tiny_run, emotion_csv, capsys):
     assert code == 2 and "already holds a finished run" in capsys.readouterr().err
 
 
-def test_saved_model_reproduces_the_runs_test_scores(tiny_run):
+@pytest.mark.parametrize("stage", ["coeqn", "eqn"])
+def test_users_see_clipped_energies_and_the_npz_keeps_raw_scores(tiny_run, stage):
+    """The linear head leaves 0-10 on this run: the annotated CSV and Annotator clip, the npz (metrics) does not."""
     from eqn_keras.training import load_scores
 
-    frame = pd.read_csv(tiny_run / "test_annotated_eqn.csv")
-    saved = load_scores(tiny_run / "scores_eqn.npz")["test"][0]
-    np.testing.assert_allclose(Annotator(tiny_run).score(frame["text"].tolist()), saved, atol=1e-5)
-    np.testing.assert_allclose(frame[["anger", "fear", "joy"]].to_numpy(), np.round(saved, 2), atol=1e-9)
+    frame = pd.read_csv(tiny_run / f"test_annotated_{stage}.csv")
+    raw = load_scores(tiny_run / f"scores_{stage}.npz")["test"][0]
+    assert (raw < -0.1).any() and (raw > 10.1).any(), "the fixture run should score outside 0-10"
+    annotator = Annotator(tiny_run, stage)
+    assert annotator.energy_range == (0.0, 10.0)
+    texts = frame["text"].tolist()
+    np.testing.assert_allclose(annotator.raw_scores(texts), raw, atol=1e-5)
+    np.testing.assert_allclose(annotator.score(texts), np.clip(raw, 0, 10), atol=1e-5)
+    np.testing.assert_allclose(frame[["anger", "fear", "joy"]].to_numpy(), np.round(np.clip(raw, 0, 10), 2), atol=1e-9)
 
 
 def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv):
