@@ -32,7 +32,8 @@ def _notebook_commands():
             for line in cell["source"]:
                 line = line.strip().lstrip("#").strip()
                 if line.startswith("!eqn-keras ") and "--help" not in line:
-                    commands.append(line[1:])
+                    # IPython fills {name} from the notebook's variables: a number stands in for any option
+                    commands.append(re.sub(r"\{[^{}]*\}", "1", line[1:]).split(" | ")[0])
     return commands
 
 
