@@ -37,7 +37,7 @@ def test_bert_saved_model_reproduces_scores(bert_run):
     import pandas as pd
 
     texts = pd.read_csv(bert_run / "test_annotated_eqn.csv")["text"].tolist()
-    np.testing.assert_allclose(Annotator(bert_run).score(texts), load_scores(bert_run / "scores_eqn.npz")["test"][0],
+    np.testing.assert_allclose(Annotator(bert_run).raw_scores(texts), load_scores(bert_run / "scores_eqn.npz")["test"][0],
                                atol=1e-4)
 
 
