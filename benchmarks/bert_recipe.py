@@ -99,8 +99,17 @@ def markdown(rows, args, path: Path) -> None:
         lines.append(f"| {r['dataset']} | {r['stage']} | {r['recipe']} | {metric} | {loss} | {r['best_epoch']} | "
                      f"{r['test_metric']} {r['test']:.4f} | {r['macro_f1']:.4f} |")
     machines = sorted({r["machine"] for r in rows})
-    lines += ["", f"Machine: {'; '.join(machines)}. Commits: {', '.join(sorted({r['commit'] for r in rows}))}.",
-              "", "Commands:", ""] + [f"    {r['command']}" for r in rows]
+    only = " ".join(f"{r['recipe']}:{'eqn' if r['head'] == 'eqn' else 'base'}" for r in rows)
+    datasets = " ".join(sorted({r["dataset"] for r in rows}))
+    lines += ["", "Keys each recipe lays over `models/bert.json` (the `--arch-config` file of its runs):", ""]
+    lines += [f"- {name}: `{json.dumps(RECIPES[name][0])}`" for name in dict.fromkeys(r["recipe"] for r in rows)]
+    lines += ["", f"Machine: {'; '.join(machines)}. Commits: {', '.join(sorted({r['commit'] for r in rows}))}. "
+              "Wall times are not compared here (other work shared the cores).", "",
+              "Command:", "",
+              f"    python benchmarks/bert_recipe.py --datasets {datasets} --max-train {args.max_train} "
+              f"--epochs {args.epochs} --seed {args.seed} --only {only}", "",
+              "Runs (the --arch-config file is a temporary copy of the recipe's keys):", ""]
+    lines += [f"    {r['command']}" for r in rows]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
