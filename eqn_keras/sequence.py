@@ -56,14 +56,18 @@ class FullLabelSequence(keras.utils.PyDataset):
     `targets=None` yields token ids only (for predict). `with_targets` returns a sequence over the same
     token matrix with new targets (e.g. regressed labels), without tokenizing again. With `shuffle`,
     texts are grouped into batches of similar length (random within a length bucket) and the batch order
-    is shuffled every epoch. A shuffled sequence is an endless stream for Keras (`num_batches` is None, so
-    `fit` needs `steps_per_epoch=len(seq)`): stream item i is batch i % len of epoch `start_epoch + i // len`,
-    a pure function of (seed, epoch), so neither tf.data's prefetching across an epoch's end nor a resumed
-    fit (`set_epoch`) changes which texts a step sees. `sort_by_length` batches shortest-first for inference.
+    is shuffled every epoch; an epoch's batches are a function of (seed, epoch) only. `sort_by_length`
+    batches shortest-first for inference.
+
+    With `stream=True` (what `train` uses) the sequence is endless for Keras (`num_batches` is None, so
+    `fit` needs `steps_per_epoch=len(seq)`): item i is batch i % len of epoch `epoch + i // len`. Keras
+    makes the next epoch's iterator, and tf.data starts prefetching it, before `on_epoch_end` runs, so a
+    finite sequence reshuffled there can serve some of epoch e's batches in epoch e + 1; a stream cannot,
+    and a resumed fit starts it at its first epoch (`set_epoch`).
     """
 
     def __init__(self, token_ids, targets=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 pad_multiple: int = 8, sort_by_length: bool = False, **kwargs):
+                 pad_multiple: int = 8, sort_by_length: bool = False, stream: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.token_ids = np.asarray(token_ids, dtype=np.int32)
         self.lengths = (self.token_ids != 0).sum(axis=1)
@@ -77,7 +81,8 @@ class FullLabelSequence(keras.utils.PyDataset):
         self.seed = seed
         self.pad_multiple = max(1, int(pad_multiple))
         self.sort_by_length = sort_by_length
-        self.start_epoch = 0
+        self.stream = stream
+        self.epoch = 0  # the epoch that item 0 belongs to
         self._epoch_batches = (None, None)
         self._kwargs = kwargs
         self._make_batches()
@@ -119,7 +124,8 @@ class FullLabelSequence(keras.utils.PyDataset):
 
     def with_targets(self, targets, **overrides) -> "FullLabelSequence":
         params = dict(batch_size=self.batch_size, shuffle=self.shuffle, seed=self.seed,
-                      pad_multiple=self.pad_multiple, sort_by_length=self.sort_by_length, **self._kwargs)
+                      pad_multiple=self.pad_multiple, sort_by_length=self.sort_by_length, stream=self.stream,
+                      **self._kwargs)
         params.update(overrides)
         return FullLabelSequence(self.token_ids, targets, **params)
 
@@ -128,15 +134,15 @@ class FullLabelSequence(keras.utils.PyDataset):
 
     @property
     def num_batches(self):
-        return None if self._streaming else len(self.batches)
-
-    @property
-    def _streaming(self) -> bool:
-        return self.shuffle and not self.sort_by_length
+        return None if self.stream else len(self.batches)
 
     def set_epoch(self, epoch: int):
-        """Make stream item 0 the first batch of that (0-based) epoch: where a resumed fit starts."""
-        self.start_epoch = int(epoch)
+        """Make item 0 the first batch of that (0-based) epoch: where a resumed fit starts."""
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self):
+        if not self.stream:  # a stream knows its epoch from the item index
+            self.epoch += 1
 
     def epoch_batches(self, epoch: int) -> list:
         """The batches (row indices) of one epoch."""
@@ -145,9 +151,9 @@ class FullLabelSequence(keras.utils.PyDataset):
         return self._epoch_batches[1]
 
     def __getitem__(self, index):
-        if self._streaming:
-            epoch, index = divmod(int(index), len(self.batches))
-            rows = self.epoch_batches(self.start_epoch + epoch)[index]
+        if self.shuffle and not self.sort_by_length:
+            epoch, index = divmod(int(index), len(self.batches)) if self.stream else (0, int(index))
+            rows = self.epoch_batches(self.epoch + epoch)[index]
         else:
             rows = self.batches[index]
         x = self.token_ids[rows, :self._width(rows)]

@@ -439,7 +439,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         else:
             print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
             train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
-                                          batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+                                          batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, stream=True)
             dev_seq = FullLabelSequence(ids["dev"], head_targets(cfg.head, full["dev"], cfg.max_value),
                                         batch_size=cfg.batch_size)
             started = time.perf_counter()

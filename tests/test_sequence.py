@@ -57,23 +57,26 @@ def test_shuffle_is_seeded_and_changes_each_epoch():
     b = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3)
     first = np.concatenate([a[i][0] for i in range(len(a))]).ravel()
     np.testing.assert_array_equal(first, np.concatenate([b[i][0] for i in range(len(b))]).ravel())
-    assert sorted(first) == list(range(1, 101))
-    # a shuffled sequence is an endless stream: items len..2*len-1 are the next epoch, in another order
-    assert a.num_batches is None
-    second = np.concatenate([a[i][0] for i in range(len(a), 2 * len(a))]).ravel()
+    assert sorted(first) == list(range(1, 101)) and a.num_batches == len(a)  # finite: a plain model.fit(seq) ends
+    a.on_epoch_end()
+    second = np.concatenate([a[i][0] for i in range(len(a))]).ravel()
     assert sorted(second) == list(range(1, 101)) and not np.array_equal(first, second)
+    # a stream: items len..2*len-1 are the next epoch
+    s = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3, stream=True)
+    assert s.num_batches is None
+    np.testing.assert_array_equal(np.concatenate([s[i][0] for i in range(len(s), 2 * len(s))]).ravel(), second)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
     """What makes a resumed fit repeat an uninterrupted one: no state carried from epoch to epoch."""
     ids = np.arange(1, 101, dtype=np.int32).reshape(100, 1)
-    a = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3)
+    a = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3, stream=True)
     epochs = [np.concatenate([a[i][0] for i in range(e * len(a), (e + 1) * len(a))]).ravel() for e in range(3)]
-    resumed = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3)
+    resumed = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3, stream=True)
     resumed.set_epoch(2)  # a fit restarted at epoch 2: its first item is epoch 2's first batch
     np.testing.assert_array_equal(np.concatenate([resumed[i][0] for i in range(len(a))]).ravel(), epochs[2])
     # fetching out of order (tf.data prefetching past an epoch's end) changes nothing
-    b = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3)
+    b = FullLabelSequence(ids, np.zeros((100, 1)), batch_size=10, shuffle=True, seed=3, stream=True)
     late = b[len(b) + 3][0]
     np.testing.assert_array_equal(b[2][0], a[2][0])
     np.testing.assert_array_equal(late, a[len(a) + 3][0])
