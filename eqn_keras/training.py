@@ -300,8 +300,11 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
                                                  save_weights_only=True)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience)
+    # predict_on_batch under a distribution strategy returns every replica's copy of the batch: the per-epoch
+    # dev metric is recorded with the default strategy only (the final scores use a local model either way).
+    local = strategy is tf.distribute.get_strategy()
     callbacks = [
-        EpochRandomness(train_seq), dev_metric, checkpoint, stopping,
+        EpochRandomness(train_seq), *([dev_metric] if local else []), checkpoint, stopping,
         keras.callbacks.CSVLogger(str(log), append=True),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard" / name), write_graph=False, profile_batch=0),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
