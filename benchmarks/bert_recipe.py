@@ -45,7 +45,7 @@ def run(dataset, recipe, head, args, config_dir: Path) -> dict:
     stage = metrics["final_stage"]
     rep = metrics["stages"][stage]
     hist = rep["history"]
-    metric = "val_hit_rate" if metrics["multi_label"] else "val_accuracy"
+    metric = f"val_{rep['table3_metric']}"
     return {"dataset": dataset, "recipe": recipe, "head": head, "stage": stage, "keys": keys,
             "val_metric": hist.get(metric), "val_loss": hist["val_loss"], "best_epoch": hist["best_epoch"],
             "test": rep["table3"], "test_metric": rep["table3_metric"], "macro_f1": rep.get("macro_f1"),
@@ -110,9 +110,7 @@ def markdown(rows, args, path: Path) -> None:
               f"--epochs {args.epochs} --seed {args.seed} --only {only}", "",
               "Runs (the --arch-config file is a temporary copy of the recipe's keys):", ""]
     lines += [f"    {r['command']}" for r in rows]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    reproduce.write_lines(path, lines)
 
 
 def main(argv=None) -> int:

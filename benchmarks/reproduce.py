@@ -184,9 +184,7 @@ def _attempts(out: Path) -> list:
 
 
 def _save_attempts(out: Path, attempts: list) -> None:
-    tmp = out / "attempts.json.tmp"
-    tmp.write_text(json.dumps(attempts))
-    tmp.replace(out / "attempts.json")
+    write_lines(out / "attempts.json", [json.dumps(attempts)])
 
 
 def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
@@ -316,8 +314,16 @@ def write_markdown(rows: list, path: Path) -> None:
             f"Machines: {'; '.join(machines)}. Commits: {', '.join(commits)}.", "",
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
+    write_lines(path, text)
+
+
+def write_lines(path: Path, lines) -> None:
+    """Write a report's lines through a temporary file renamed into place (readers never see half of it).
+
+    The benchmark scripts do not import eqn_keras (its fileio.atomic_write) so as not to pull TensorFlow in.
+    """
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text("\n".join(text) + "\n")
+    tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
 
 

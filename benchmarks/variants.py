@@ -134,9 +134,7 @@ def write_markdown(grid, rows, args, path: Path) -> None:
             f"Machines: {'; '.join(sorted({r['machine'] for r in everything}))}. "
             f"Commits: {', '.join(sorted({r['commit'] for r in everything}))}.", "", "Variant commands:", ""]
     text += [f"    {r['command']}" for r in rows]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(text) + "\n")
-    tmp.replace(path)
+    reproduce.write_lines(path, text)
 
 
 def main(argv=None) -> int:

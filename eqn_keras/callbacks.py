@@ -84,12 +84,10 @@ class ResumeState(keras.callbacks.Callback):
         super().__init__()
         self.backup_dir, self.log_path = Path(backup_dir), Path(log_path)
         self.checkpoint, self.early_stopping = checkpoint, early_stopping
-        self.resumed_at = 0
 
     def on_train_begin(self, logs=None):
         meta = self.backup_dir / BACKUP_METADATA
         epochs = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
-        self.resumed_at = epochs
         if not self.log_path.is_file():
             return
         with self.log_path.open(newline="") as handle:

@@ -33,8 +33,7 @@ from .fileio import InputError, atomic_write, read_json_object, sha256_file, wri
 from .heads import head_loss, head_spec, head_targets, prior_bias
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
-from .metrics import (accuracy, evaluation_report, hit_rate, pearson_matrix, plot_pearson_heatmap,
-                      plot_training_curves)
+from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
@@ -314,7 +313,7 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
              callbacks=callbacks, verbose=cfg.verbose)
     hist = read_history(log)
     hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
-    if strategy is not tf.distribute.get_strategy():
+    if not local:
         # Score with a local copy: every worker then holds complete scores for label regression.
         core = fresh_model()
     core.load_weights(str(best))
@@ -429,8 +428,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
                "multi_label": splits.multi_label, "stages": {}}
     if cfg.regress_from:
         results["regressed_from"] = source_stage
-    metric_name = "hit_rate" if splits.multi_label else "accuracy"
-    metric_fn = hit_rate if splits.multi_label else accuracy
+    metric_name, metric_fn = table3_measure(splits.multi_label)
     dev_metric = DevMetric(metric_name, lambda model: metric_fn(predict_scores(model, ids["dev"]), labels["dev"]))
     stage_list = stage_names(cfg.head, stages, first)
     for name in stage_list:
