@@ -7,7 +7,7 @@ the same weights (the checkpoint's pretrained backbone + a freshly initialised E
   of `--predict-repeats` timed passes:
   * baseline - the paper authors' recipe stand-in: every text padded to 128 tokens, batches of 16,
                `model.predict`, fp32, XLA off;
-  * ours     - `eqn_keras.training.predict_scores`: shortest-first batches of `--batch-size` (64), each padded
+  * ours     - `eqn_keras.rundir.predict_scores`: shortest-first batches of `--batch-size` (64), each padded
                to its longest text rounded up to 8;
   both give the same scores (the largest difference is reported).
 - train on 3tfn training texts (`--max-train`, 1024): one warm-up epoch, then one timed epoch (batch 32,
@@ -232,7 +232,7 @@ def run_config(cfg: Config, args, work: Path) -> dict:
     from eqn_keras.distribute import set_precision
     from eqn_keras.heads import head_spec
     from eqn_keras.sequence import FullLabelSequence
-    from eqn_keras.training import predict_scores
+    from eqn_keras.rundir import predict_scores
 
     if args.determinism:
         tf.config.experimental.enable_op_determinism()  # as `eqn_keras.training.train` does on CPU

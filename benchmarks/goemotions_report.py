@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 from eqn_keras import groupings as G  # noqa: E402
 from eqn_keras import metrics as M  # noqa: E402
 from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_text  # noqa: E402
-from eqn_keras.training import load_scores  # noqa: E402
+from eqn_keras.rundir import load_scores  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reproduce import hit_epoch_limit  # noqa: E402

@@ -9,7 +9,7 @@ For each arch, in its own subprocess (so its peak RSS is its own), on one datase
   * dynamic  - `FullLabelSequence` default: length-bucketed shuffle, each batch padded to its longest
                text rounded up to 8;
 - annotate the test split: `model.predict` on ids padded to 150 (batch 256) vs
-  `eqn_keras.training.predict_scores` (shortest-first batches of 256, dynamic padding);
+  `eqn_keras.rundir.predict_scores` (shortest-first batches of 256, dynamic padding);
 - compute each model's forward FLOPs per sample analytically from the layer shapes (multiply-adds of
   Dense, Conv1D and LSTM kernels, plus the ANN's masked mean; embedding look-ups, masks, activations,
   pooling and the optimizer update are not counted). Training is counted as 3x forward.
@@ -238,7 +238,7 @@ def run_arch(arch: str, args) -> dict:
     from eqn_keras.heads import head_spec, head_targets
     from eqn_keras.labels import MAX_VALUE, init_full_labels
     from eqn_keras.sequence import FullLabelSequence, make_vectorizer, tokenize
-    from eqn_keras.training import predict_scores
+    from eqn_keras.rundir import predict_scores
 
     class CountingSequence(FullLabelSequence):
         """FullLabelSequence that records, per epoch, how many padded token positions it served."""

@@ -19,7 +19,7 @@ _EXPORTS = {
     "ARCHS": "builders", "build_model": "builders", "load_arch_config": "builders",
     "FullLabelSequence": "sequence", "make_vectorizer": "sequence", "tokenize": "sequence",
     "DatasetSplits": "datasets", "TextDataset": "datasets", "load_dataset": "datasets",
-    "TrainConfig": "training", "load_run": "training", "train": "training",
+    "TrainConfig": "training", "load_run": "rundir", "train": "training",
     "Annotator": "annotate", "annotate_file": "annotate", "evaluate_run": "annotate",
     "export_run": "export",
     "InputError": "fileio",

@@ -16,23 +16,14 @@ import numpy as np
 import pandas as pd
 
 from .fileio import InputError, atomic_write, read_table, require_column, table_format, write_json
-from .heads import head_spec
-from .labels import MAX_VALUE, MIN_VALUE, clip_energies, threshold_annotate, threshold_label_names
+from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .metrics import evaluation_report
 from .sequence import tokenize
-from .training import METRICS_FILE, load_run, load_scores, predict_scores, read_run_config, split_text_model
+from .rundir import METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model
 
 TUNED = "tuned"
 LABELS_COLUMN = "annotated_labels"
 LABEL_SEP = "|"
-
-
-def energy_range(config: dict):
-    """(min, max) energies of a run (its config.json as a dict); None for a baseline head's probabilities."""
-    cfg = config["config"]
-    if not head_spec(cfg.get("head", "eqn")).energy:
-        return None
-    return float(cfg.get("min_value", MIN_VALUE)), float(cfg.get("max_value", MAX_VALUE))
 
 
 def parse_threshold(value):

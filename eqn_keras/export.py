@@ -19,9 +19,8 @@ import keras
 import tensorflow as tf
 
 from . import __version__
-from .annotate import energy_range
 from .fileio import InputError
-from .training import METRICS_FILE, load_run, split_text_model
+from .rundir import METRICS_FILE, energy_range, load_run, split_text_model
 
 LABELS_ASSET = "labels.txt"
 MODEL_CARD = "model_card.json"

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from . import __version__
@@ -31,14 +30,13 @@ from .distribute import (accelerators_visible, is_chief, make_strategy, patch_mu
                          set_precision)
 from .fileio import InputError, atomic_write, read_json_object, sha256_file, write_csv, write_json
 from .heads import head_loss, head_spec, head_targets, prior_bias
-from .labels import MAX_VALUE, MIN_VALUE, annotated_mask, init_full_labels, regress_labels
+from .labels import MAX_VALUE, MIN_VALUE, init_full_labels, regress_labels
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
+from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, predict_scores, prepare_run_dir, read_run_config,
+                     resume_config, save_scores, scores_frame, split_text_model, text_model)
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
-
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
 
 
 @dataclasses.dataclass
@@ -144,76 +142,6 @@ def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dic
     return stage, scores
 
 
-def text_model(tokenizer, core: keras.Model) -> keras.Model:
-    """Raw strings in, scores out: the saved form of a stage's model."""
-    text = keras.Input(shape=(), dtype="string", name="text")
-    return keras.Model(text, core(tokenizer(text)), name=f"{core.name}_text")
-
-
-def split_text_model(model: keras.Model):
-    """(tokenizer, core) of a model made by `text_model`."""
-    core = next(l for l in model.layers if isinstance(l, keras.Model))
-    tokenizer = next(l for l in model.layers if not isinstance(l, (keras.layers.InputLayer, keras.Model)))
-    return tokenizer, core
-
-
-def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-    """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed.
-
-    Batches go straight to `predict_on_batch`: no tf.data pipeline to build and tear down per call.
-    """
-    if len(token_ids) == 0:
-        return np.zeros((0, core.output_shape[-1]), dtype=np.float32)
-    seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
-    bar = keras.utils.Progbar(len(token_ids), unit_name="text") if verbose else None
-    parts = []
-    for index in range(len(seq)):
-        (x,) = seq[index]
-        parts.append(np.asarray(core.predict_on_batch(x), dtype=np.float32))
-        if bar is not None:
-            bar.add(len(x))
-    return seq.restore_order(np.concatenate(parts))
-
-
-def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.DataFrame:
-    """The paper's Fig. 5-7 layout: text, label ids, one column per label name (2 decimals).
-
-    `energy_range` (min, max): the scores are clipped to it first, as users see energies (the npz stays raw).
-    """
-    frame = pd.DataFrame({"text": list(texts), "labels": [",".join(map(str, row)) for row in labels]})
-    if energy_range is not None:
-        scores = np.clip(scores, *energy_range)
-    values = pd.DataFrame(np.round(scores, 2), columns=list(label_names))
-    return pd.concat([frame, values], axis=1)
-
-
-def save_scores(path, scores, labels, num_labels) -> None:
-    """Full-precision dev/test scores and their true labels, for `eqn-keras evaluate`."""
-    arrays = {}
-    for role in ("dev", "test"):
-        arrays[role] = scores[role]
-        arrays[f"{role}_labels"] = annotated_mask(labels[role], num_labels)
-    with atomic_write(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-
-
-def load_scores(path):
-    """(scores, labels) per role from `save_scores`."""
-    with np.load(path) as data:
-        return {role: (data[role], [tuple(np.flatnonzero(row)) for row in data[f"{role}_labels"]])
-                for role in ("dev", "test")}
-
-
-def _git_commit():
-    try:
-        root = Path(__file__).resolve().parent.parent
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _subsample(split, n: int, seed: int):
     if n is None or n >= len(split):
         return split
@@ -221,47 +149,6 @@ def _subsample(split, n: int, seed: int):
         raise InputError(f"--max-train {n}: expected a positive number of training texts")
     rows = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
     return split.subset(rows)
-
-
-def _prepare_run_dir(out, cfg: TrainConfig) -> Path:
-    if out is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = Path(cfg.data).stem if os.sep in cfg.data or "." in cfg.data else cfg.data
-        out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
-    run_dir = Path(out)
-    if (run_dir / METRICS_FILE).exists():
-        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
-    return run_dir
-
-
-# Options that change how a run is shown, not what it computes: a resumed run may differ in them.
-_RESUME_FREE = ("out", "verbose")
-
-
-def _resume_config(run_dir: Path, config: dict) -> dict:
-    """The config of an interrupted run in `run_dir` that this one continues (None if there is none).
-
-    Refuses, naming the first difference, when the options or the training texts differ.
-    """
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        return None
-    old = json.loads(path.read_text(encoding="utf-8"))
-    mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
-    theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
-    for key in sorted(set(mine) | set(theirs)):
-        if mine.get(key) != theirs.get(key):
-            raise InputError(f"{run_dir}: holds an unfinished run with {key}={theirs.get(key)!r}, this one has "
-                             f"{mine.get(key)!r}; rerun with the same options to resume it, or pass another --out")
-    for key in ("dataset", "arch_config", "stages"):
-        if old.get(key) != config[key]:
-            raise InputError(f"{run_dir}: holds an unfinished run whose {key} differs (data files or models/"
-                             f"{config['config']['arch']}.json changed); pass another --out")
-    return old
 
 
 def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric):
@@ -345,7 +232,8 @@ def train(cfg: TrainConfig) -> dict:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
+def _load_splits(cfg, spec):
+    """(splits, train split) of the configured dataset, subsampled to --max-train, checked for this head."""
     splits: DatasetSplits = load_dataset(
         cfg.data, cfg.data_dir, test_data=cfg.test_data, text_col=cfg.text_col, label_col=cfg.label_col,
         label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed)
@@ -357,86 +245,126 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
         if len(split) == 0:
             raise InputError(f"dataset '{splits.name}': the {role} split is empty")
+    return splits, train_split
+
+
+def _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy):
+    """config.json: the options, the data and the provenance; an interrupted run's is kept, with this restart."""
+    config = {
+        "config": dataclasses.asdict(cfg), "stages": stage_list, "arch_config": arch_cfg,
+        "dataset": {"name": splits.name, "label_names": splits.label_names, "multi_label": splits.multi_label,
+                    "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
+                    "train_sha256": train_digest,
+                    "notes": splits.notes},
+        "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "commit": git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "bert_preset": preset, "dtype_policy": policy, "replicas": strategy.num_replicas_in_sync,
+    }
+    previous = resume_config(run_dir, config)
+    if previous is not None:
+        restart = {"at": datetime.datetime.now().isoformat(timespec="seconds"), "commit": config["commit"]}
+        config = {**previous, "resumed": previous.get("resumed", []) + [restart]}
+        print(f"[eqn-keras] resuming the unfinished run in {run_dir}", flush=True)
+    write_json(run_dir / CONFIG_FILE, config)
+
+
+def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, ids, texts, names, train_digest, cfg):
+    """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores.
+
+    `stage_scores` None: a finished stage of an interrupted run, scored again with its saved model. Kept at
+    full precision in regressed_<stage>.npz with the digests of the texts and of the model that scored
+    them, so a resumed run reuses them only when both still match.
+    """
+    cache = run_dir / f"regressed_{from_stage}.npz"
+    if model_sha256 and cache.is_file():
+        with np.load(cache) as data:
+            if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
+                return {role: data[role] for role in ("train", "dev")}
+    if stage_scores is None:
+        core = split_text_model(keras.saving.load_model(run_dir / f"{from_stage}.keras"))[1]
+        stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
+    regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
+                                      cfg.regress_temperature) for role in ("train", "dev")}
+    write_csv(run_dir / regressed_file(from_stage), scores_frame(texts["train"], labels["train"], regressed["train"], names))
+    if model_sha256:
+        with atomic_write(cache, "wb") as handle:
+            np.savez(handle, train_sha256=train_digest, model_sha256=model_sha256, **regressed)
+    return regressed
+
+
+def _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits, energy, history, started):
+    """Save a fitted stage: its text-in model, scores, annotated test set, report and plots; (report, scores)."""
+    model_path, names = run_dir / f"{name}.keras", splits.label_names
+    fit_seconds = time.perf_counter() - started
+    text_model(tokenizer, core).save(model_path)
+    scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
+    save_scores(run_dir / f"scores_{name}.npz", scores, labels, splits.num_labels)
+    write_csv(run_dir / f"test_annotated_{name}.csv",
+              scores_frame(texts["test"], labels["test"], scores["test"], names,
+                           (cfg.min_value, cfg.max_value) if energy else None))
+    report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
+                               dev_scores=scores["dev"], dev_labels=labels["dev"])
+    report["history"] = history
+    report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
+    report["model_sha256"] = sha256_file(model_path)
+    title = f"{cfg.arch} {name} on {splits.name}"
+    plot_training_curves(history, run_dir / f"curves_{name}.png", f"{title}: training curves")
+    plot_pearson_heatmap(pearson_matrix(scores["test"], names), run_dir / f"pearson_{name}.png",
+                         f"{title}: Pearson r of test scores")
+    write_json(run_dir / f"report_{name}.json", report)
+    return report, scores
+
+
+def _finished_stage(run_dir, name):
+    """The report of a stage an interrupted run finished (its saved model's digest matches), else None."""
+    model_path, report_path = run_dir / f"{name}.keras", run_dir / f"report_{name}.json"
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
+    if report is not None and model_path.is_file() and report.get("model_sha256") == sha256_file(model_path):
+        return report
+    return None
+
+
+def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
+    splits, train_split = _load_splits(cfg, spec)
     texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
+    labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     train_digest = _texts_digest(train_split.texts)
     first, source = 1, None
     if cfg.regress_from:
         # Start from an earlier run's stage instead of training CoEQN again.
         source_stage, source = _source_scores(cfg.regress_from, splits, train_split, train_digest, texts, cfg)
         first = stage_number(source_stage) + 1
+    stage_list = stage_names(cfg.head, stages, first)
     chief = is_chief()
     # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files.
-    run_dir = _prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
-
+    run_dir = prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
     keras.utils.set_random_seed(cfg.seed)
     if not accelerators_visible() and not resolve_jit(cfg.jit_compile):
         # A CPU run with the same seed repeats exactly. Not on GPUs (some kernels have no deterministic
         # version) nor with XLA (Keras silently drops jit_compile while op determinism is on).
         tf.config.experimental.enable_op_determinism()
-    C, names = splits.num_labels, splits.label_names
-    config = {
-        "config": dataclasses.asdict(cfg), "stages": stage_names(cfg.head, stages, first), "arch_config": arch_cfg,
-        "dataset": {"name": splits.name, "label_names": names, "multi_label": splits.multi_label,
-                    "sizes": {"train": len(train_split), "dev": len(splits.dev), "test": len(splits.test)},
-                    "train_sha256": train_digest,
-                    "notes": splits.notes},
-        "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "commit": _git_commit(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
-        "bert_preset": preset, "dtype_policy": policy, "replicas": strategy.num_replicas_in_sync,
-    }
-    previous = _resume_config(run_dir, config)
-    if previous is not None:
-        # An interrupted run: keep its provenance, record this restart.
-        restart = {"at": datetime.datetime.now().isoformat(timespec="seconds"), "commit": config["commit"]}
-        config = {**previous, "resumed": previous.get("resumed", []) + [restart]}
-        print(f"[eqn-keras] resuming the unfinished run in {run_dir}", flush=True)
-    write_json(run_dir / CONFIG_FILE, config)
+    _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy)
 
     tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
-    ids = {role: tokenize(tokenizer, split.texts)
-           for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test))}
-    labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
+    ids = {role: tokenize(tokenizer, texts[role]) for role in ("train", "dev", "test")}
+    C = splits.num_labels
+    regress = functools.partial(_regress, run_dir=run_dir, labels=labels, ids=ids, texts=texts,
+                                names=splits.label_names, train_digest=train_digest, cfg=cfg)
+    # Step 1 (full-label initialization): annotated labels at max, all others at min.
     full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
-
-    def regress(from_stage, stage_scores, model_sha256=None):
-        """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores.
-
-        Kept at full precision in regressed_<stage>.npz with the digests of the texts and of the model that
-        scored them, so a resumed run reuses them only when both still match.
-        """
-        cache = run_dir / f"regressed_{from_stage}.npz"
-        if model_sha256 and cache.is_file():
-            with np.load(cache) as data:
-                if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
-                    return {role: data[role] for role in ("train", "dev")}
-        if stage_scores is None:  # a finished stage of an interrupted run: score again with its saved model
-            core = split_text_model(keras.saving.load_model(run_dir / f"{from_stage}.keras"))[1]
-            stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
-        regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
-                                          cfg.regress_temperature) for role in ("train", "dev")}
-        write_csv(run_dir / regressed_file(from_stage),
-                  scores_frame(texts["train"], labels["train"], regressed["train"], names))
-        if model_sha256:
-            with atomic_write(cache, "wb") as handle:
-                np.savez(handle, train_sha256=train_digest, model_sha256=model_sha256, **regressed)
-        return regressed
-
     if cfg.regress_from:
         full = regress(source_stage, source)
-
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
     if cfg.regress_from:
         results["regressed_from"] = source_stage
     metric_name, metric_fn = table3_measure(splits.multi_label)
     dev_metric = DevMetric(metric_name, lambda model: metric_fn(predict_scores(model, ids["dev"]), labels["dev"]))
-    stage_list = stage_names(cfg.head, stages, first)
     for name in stage_list:
-        model_path, report_path = run_dir / f"{name}.keras", run_dir / f"report_{name}.json"
-        report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
-        if report is not None and model_path.is_file() and report.get("model_sha256") == sha256_file(model_path):
+        # Steps 2 and 5: a fresh model fitted on the current full labels (CoEQN, then EQN on regressed ones).
+        report, scores = _finished_stage(run_dir, name), None
+        if report is not None:
             print(f"[eqn-keras] stage {name}: finished before the interruption, reused", flush=True)
-            scores = None
         else:
             print(f"[eqn-keras] stage {name}: {cfg.arch} on {splits.name} ({len(train_split)} train texts)", flush=True)
             train_seq = FullLabelSequence(ids["train"], head_targets(cfg.head, full["train"], cfg.max_value),
@@ -446,26 +374,12 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             started = time.perf_counter()
             core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset,
                                        dev_metric)
-            fit_seconds = time.perf_counter() - started
-            text_model(tokenizer, core).save(model_path)
-            scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
-            save_scores(run_dir / f"scores_{name}.npz", scores, labels, C)
-            write_csv(run_dir / f"test_annotated_{name}.csv",
-                      scores_frame(texts["test"], labels["test"], scores["test"], names,
-                                   (cfg.min_value, cfg.max_value) if spec.energy else None))
-            report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
-                                       dev_scores=scores["dev"], dev_labels=labels["dev"])
-            report["history"] = history
-            report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
-            report["model_sha256"] = sha256_file(model_path)
-            title = f"{cfg.arch} {name} on {splits.name}"
-            plot_training_curves(history, run_dir / f"curves_{name}.png", f"{title}: training curves")
-            plot_pearson_heatmap(pearson_matrix(scores["test"], names), run_dir / f"pearson_{name}.png",
-                                 f"{title}: Pearson r of test scores")
-            write_json(report_path, report)
+            report, scores = _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits,
+                                            spec.energy, history, started)
         results["stages"][name] = report
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
         if spec.energy and name != stage_list[-1]:
+            # Steps 3 and 4: this stage's scores of the training texts, regressed into the next stage's labels.
             full = regress(name, scores, report["model_sha256"])
     results["final_stage"] = name
     write_json(run_dir / METRICS_FILE, results)
@@ -474,28 +388,3 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return results
-
-
-def read_run_config(run_dir) -> dict:
-    """config.json of a run directory, or an InputError saying it is not one."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); expected the --out of 'eqn-keras train'")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_run(run_dir, stage: str | None = None):
-    """(config dict, stage name, text-in model) of a finished run; the final stage unless `stage` is given."""
-    from . import layers  # noqa: F401  (registers the custom layers for deserialization)
-
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    if config["config"]["arch"] == "bert":
-        import keras_hub  # noqa: F401  (registers the backbone and tokenizer)
-
-        from . import bert  # noqa: F401
-    stage = stage or config["stages"][-1]
-    model_path = run_dir / f"{stage}.keras"
-    if not model_path.is_file():
-        raise InputError(f"{model_path}: no model for stage '{stage}'; stages in this run: {', '.join(config['stages'])}")
-    return config, stage, keras.saving.load_model(model_path)

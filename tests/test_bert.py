@@ -33,7 +33,7 @@ def test_two_stage_bert_run(bert_run):
 
 
 def test_bert_saved_model_reproduces_scores(bert_run):
-    from eqn_keras.training import load_scores
+    from eqn_keras.rundir import load_scores
     import pandas as pd
 
     texts = pd.read_csv(bert_run / "test_annotated_eqn.csv")["text"].tolist()

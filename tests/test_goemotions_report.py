@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqn_keras.training import save_scores
+from eqn_keras.rundir import save_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "goemotions_report.py"
@@ -160,7 +160,7 @@ def test_report_numbers_match_the_metrics_module(report, tmp_path):
                         "--root", str(tmp_path)]) == 0
     md = (out / "goemotions_lstm.md").read_text()
     from eqn_keras import metrics
-    from eqn_keras.training import load_scores
+    from eqn_keras.rundir import load_scores
 
     scores = load_scores(tmp_path / rows[0]["run_dir"] / "scores_eqn.npz")
     rate = metrics.hit_rate(*scores["test"])

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from eqn_keras.annotate import Annotator
 from eqn_keras.cli import main
-from eqn_keras.training import TrainConfig, load_run, train
+from eqn_keras.rundir import load_run
+from eqn_keras.training import TrainConfig, train
 
 
 def test_run_directory_holds_every_artifact(tiny_run):
@@ -127,7 +128,7 @@ def test_existing_run_is_not_overwritten(tiny_run, emotion_csv, capsys):
 @pytest.mark.parametrize("stage", ["coeqn", "eqn"])
 def test_users_see_clipped_energies_and_the_npz_keeps_raw_scores(tiny_run, stage):
     """The linear head leaves 0-10 on this run: the annotated CSV and Annotator clip, the npz (metrics) does not."""
-    from eqn_keras.training import load_scores
+    from eqn_keras.rundir import load_scores
 
     frame = pd.read_csv(tiny_run / f"test_annotated_{stage}.csv")
     raw = load_scores(tiny_run / f"scores_{stage}.npz")["test"][0]

@@ -1,0 +1,171 @@
+"""The run directory: its files, and the inference that annotate, evaluate and export run on a finished one.
+
+A run directory holds config.json (options, dataset, provenance), each stage's text-in model
+(<stage>.keras: raw strings in, scores out), its dev/test scores (scores_<stage>.npz), the annotated
+test set, the regressed training labels and metrics.json, written last. `training.train` writes it;
+everything that reads a run goes through this module.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .fileio import InputError, atomic_write
+from .heads import head_spec
+from .labels import MAX_VALUE, MIN_VALUE, annotated_mask
+from .sequence import FullLabelSequence
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+
+
+def energy_range(config: dict):
+    """(min, max) energies of a run (its config.json as a dict); None for a baseline head's probabilities."""
+    cfg = config["config"]
+    if not head_spec(cfg.get("head", "eqn")).energy:
+        return None
+    return float(cfg.get("min_value", MIN_VALUE)), float(cfg.get("max_value", MAX_VALUE))
+
+
+def text_model(tokenizer, core: keras.Model) -> keras.Model:
+    """Raw strings in, scores out: the saved form of a stage's model."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(text, core(tokenizer(text)), name=f"{core.name}_text")
+
+
+def split_text_model(model: keras.Model):
+    """(tokenizer, core) of a model made by `text_model`."""
+    core = next(l for l in model.layers if isinstance(l, keras.Model))
+    tokenizer = next(l for l in model.layers if not isinstance(l, (keras.layers.InputLayer, keras.Model)))
+    return tokenizer, core
+
+
+def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed.
+
+    Batches go straight to `predict_on_batch`: no tf.data pipeline to build and tear down per call.
+    """
+    if len(token_ids) == 0:
+        return np.zeros((0, core.output_shape[-1]), dtype=np.float32)
+    seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
+    bar = keras.utils.Progbar(len(token_ids), unit_name="text") if verbose else None
+    parts = []
+    for index in range(len(seq)):
+        (x,) = seq[index]
+        parts.append(np.asarray(core.predict_on_batch(x), dtype=np.float32))
+        if bar is not None:
+            bar.add(len(x))
+    return seq.restore_order(np.concatenate(parts))
+
+
+def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.DataFrame:
+    """The paper's Fig. 5-7 layout: text, label ids, one column per label name (2 decimals).
+
+    `energy_range` (min, max): the scores are clipped to it first, as users see energies (the npz stays raw).
+    """
+    frame = pd.DataFrame({"text": list(texts), "labels": [",".join(map(str, row)) for row in labels]})
+    if energy_range is not None:
+        scores = np.clip(scores, *energy_range)
+    values = pd.DataFrame(np.round(scores, 2), columns=list(label_names))
+    return pd.concat([frame, values], axis=1)
+
+
+def save_scores(path, scores, labels, num_labels) -> None:
+    """Full-precision dev/test scores and their true labels, for `eqn-keras evaluate`."""
+    arrays = {}
+    for role in ("dev", "test"):
+        arrays[role] = scores[role]
+        arrays[f"{role}_labels"] = annotated_mask(labels[role], num_labels)
+    with atomic_write(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_scores(path):
+    """(scores, labels) per role from `save_scores`."""
+    with np.load(path) as data:
+        return {role: (data[role], [tuple(np.flatnonzero(row)) for row in data[f"{role}_labels"]])
+                for role in ("dev", "test")}
+
+
+def git_commit():
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def prepare_run_dir(out, cfg) -> Path:
+    if out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = Path(cfg.data).stem if os.sep in cfg.data or "." in cfg.data else cfg.data
+        out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
+    run_dir = Path(out)
+    if (run_dir / METRICS_FILE).exists():
+        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
+    return run_dir
+
+
+# Options that change how a run is shown, not what it computes: a resumed run may differ in them.
+_RESUME_FREE = ("out", "verbose")
+
+
+def resume_config(run_dir: Path, config: dict) -> dict:
+    """The config of an interrupted run in `run_dir` that this one continues (None if there is none).
+
+    Refuses, naming the first difference, when the options or the training texts differ.
+    """
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text(encoding="utf-8"))
+    mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
+    theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise InputError(f"{run_dir}: holds an unfinished run with {key}={theirs.get(key)!r}, this one has "
+                             f"{mine.get(key)!r}; rerun with the same options to resume it, or pass another --out")
+    for key in ("dataset", "arch_config", "stages"):
+        if old.get(key) != config[key]:
+            raise InputError(f"{run_dir}: holds an unfinished run whose {key} differs (data files or models/"
+                             f"{config['config']['arch']}.json changed); pass another --out")
+    return old
+
+
+def read_run_config(run_dir) -> dict:
+    """config.json of a run directory, or an InputError saying it is not one."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); expected the --out of 'eqn-keras train'")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_run(run_dir, stage: str | None = None):
+    """(config dict, stage name, text-in model) of a finished run; the final stage unless `stage` is given."""
+    from . import layers  # noqa: F401  (registers the custom layers for deserialization)
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if config["config"]["arch"] == "bert":
+        import keras_hub  # noqa: F401  (registers the backbone and tokenizer)
+
+        from . import bert  # noqa: F401
+    stage = stage or config["stages"][-1]
+    model_path = run_dir / f"{stage}.keras"
+    if not model_path.is_file():
+        raise InputError(f"{model_path}: no model for stage '{stage}'; stages in this run: {', '.join(config['stages'])}")
+    return config, stage, keras.saving.load_model(model_path)
