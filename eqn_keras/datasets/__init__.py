@@ -1,0 +1,75 @@
+"""Dataset loaders: the paper's named datasets (with cards in `datasets/<name>.json`), user files and
+TensorFlow Datasets.
+
+Every loader returns a `DatasetSplits` whose labels are tuples of label ids in `label_names` order.
+
+Named datasets are looked up as `<data_dir>/<name>/<file>` (the `data_dir` argument, else the
+`EQN_DATA_DIR` environment variable); when a file is not there it is downloaded from the card's URL
+into `$EQN_CACHE_DIR/<name>/` (default `~/.cache/eqn-keras/datasets/<name>/`) and its sha256 is
+checked against the card.
+
+User files (CSV / TSV / JSONL, by extension) need a text column and a label column; a label cell
+holds label names or integer ids (several, split on `label_sep`, for multi-label data). Row numbers in
+error messages count data rows from 1 (the header is not a row).
+
+Modules: `cards` (dataset cards), `files` (data folder, cache, downloads), `splits` (the returned types
+and the seeded split), `names` (label names), `rows` (the one row validator), `tables` (user files),
+`readers` (the named datasets), `tfds` (TensorFlow Datasets).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..downloads import ChecksumError
+from ..fileio import InputError
+from .cards import DATASET_NAMES, card_dirs, card_path, load_card
+from .files import default_cache_dir, fetch_file
+from .names import infer_label_names, parse_label_names
+from .readers import READERS, load_named
+from .rows import LabelMap, validate_rows
+from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, TextDataset, split_dataset
+from .tables import load_user_data, load_user_table
+from .tfds import TFDS_PREFIX, load_tfds
+
+__all__ = [
+    "DATASET_NAMES", "DEV_FRACTION", "READERS", "TEST_FRACTION", "TFDS_PREFIX", "ChecksumError", "DatasetSplits",
+    "LabelMap", "TextDataset", "card_dirs", "card_path", "default_cache_dir", "fetch_file", "infer_label_names",
+    "load_card", "load_dataset", "load_named", "load_tfds", "load_user_data", "load_user_table",
+    "parse_label_names", "split_dataset", "validate_rows",
+]
+
+
+def load_dataset(data, data_dir=None, *, test_data=None, text_col=None, label_col=None,
+                 label_sep=None, label_names=None, seed: int = 0) -> DatasetSplits:
+    """Load a named dataset (goemotions, 3tfn, 6emotions, 3tsa, 7health), `tfds:NAME`, or a user file by path.
+
+    - data: a dataset name, `tfds:NAME[/CONFIG]`, or a path to a .csv / .tsv / .jsonl file.
+    - data_dir: folder holding `<name>/<file>` for named datasets (default `$EQN_DATA_DIR`, then the
+      download cache); for TFDS, its data dir (default TFDS's own).
+    - test_data: a file used as the test split (same columns as `data`); dev is then carved from the
+      training file. For a named dataset it replaces the card's test split.
+    - text_col / label_col: column names in user files (default "text" and "label" or "labels"), or
+      feature names of a TFDS dataset.
+    - label_sep: separator of several labels in one cell (multi-label); None means one label per row.
+    - label_names: a list, a comma-separated string, or a file of one name per line; label cells may
+      hold names or integer ids. Without it, integer ids give names "0".."max", other labels their
+      sorted unique values.
+    - seed: seed of every random split.
+
+    Raises InputError (one line naming the file and row or column) on any bad input.
+    """
+    if data is None or str(data).strip() == "":
+        raise InputError(f"no dataset given; expected one of {', '.join(DATASET_NAMES)} or a path to a "
+                         ".csv, .tsv or .jsonl file")
+    if str(data).strip().lower().startswith(TFDS_PREFIX):
+        return load_tfds(str(data), data_dir, test_data, text_col, label_col, label_sep, label_names, seed)
+    key = str(data).strip().lower()
+    if key in DATASET_NAMES and not Path(data).is_file():
+        return load_named(key, data_dir, test_data, text_col, label_col, label_sep, label_names, seed)
+    path = Path(data).expanduser()
+    if not path.exists() and not path.suffix and os.sep not in str(data):
+        raise InputError(f"unknown dataset '{data}'; expected one of {', '.join(DATASET_NAMES)} or a path to a "
+                         ".csv, .tsv or .jsonl file")
+    return load_user_data(path, test_data, text_col, label_col, label_sep, label_names, seed)
