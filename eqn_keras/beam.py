@@ -1,0 +1,178 @@
+"""Annotation on Apache Beam: read tables, score them with RunInference over an exported SavedModel, write shards.
+
+For corpora that outgrow one machine: the same pipeline runs on the DirectRunner (or Prism) here and on
+Dataflow, Flink or Spark by their pipeline options. The model is the `serving_default` raw-text
+signature that `eqn-keras export` writes, so workers need TensorFlow (and TF Text for BERT exports), not
+this package's training code. Needs the optional extra: pip install "eqn-keras[beam]".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from .fileio import InputError, table_format
+
+LABELS_ASSET = "assets.extra/labels.txt"
+READ_CHUNK = 10_000
+
+
+class SavedModelTextHandler(ModelHandler):
+    """RunInference model handler for an `eqn-keras export` SavedModel: raw texts in, energies [C] out.
+
+    Beam's own TFModelHandler loads with `tf.keras.models.load_model`, which Keras 3 refuses for a
+    SavedModel (and it needs tensorflow_hub): this one loads with `tf.saved_model.load` and calls the
+    serving signature, as TF Serving does.
+    """
+
+    def __init__(self, model_dir: str, max_batch_size: int = 256, min_batch_size: int = 1):
+        self._model_dir = str(model_dir)
+        self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+
+    def load_model(self):
+        import tensorflow as tf
+
+        try:
+            import tensorflow_text  # noqa: F401  (registers the WordPiece ops of a BERT export)
+        except ImportError:
+            pass
+        return tf.saved_model.load(self._model_dir).signatures["serving_default"]
+
+    def run_inference(self, batch, model, inference_args=None):
+        import tensorflow as tf
+
+        energy = model(text=tf.constant(list(batch), dtype=tf.string))["energy"].numpy()
+        return [PredictionResult(text, row) for text, row in zip(batch, energy)]
+
+    def batch_elements_kwargs(self):
+        return self._batching
+
+    def get_metrics_namespace(self) -> str:
+        return "eqn_keras"
+
+
+def export_label_names(model_dir) -> list:
+    """The label names an export carries (assets.extra/labels.txt, one per line, in score order)."""
+    path = Path(model_dir) / LABELS_ASSET
+    if not path.is_file():
+        raise InputError(f"{model_dir}: not an 'eqn-keras export' SavedModel (no {LABELS_ASSET}); "
+                         "expected the versioned directory that 'eqn-keras export' prints")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _frames(handle, fmt: str, path: str):
+    """DataFrames of strings, READ_CHUNK rows at a time, from an open binary file."""
+    import pandas as pd
+
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    if fmt == "jsonl":
+        reader = pd.read_json(text, lines=True, dtype=False, chunksize=READ_CHUNK)
+        for frame in reader:
+            yield frame.astype(object).where(frame.notna(), "").astype(str)
+        return
+    try:
+        yield from pd.read_csv(text, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False,
+                               chunksize=READ_CHUNK)
+    except pd.errors.ParserError as err:
+        raise InputError(f"{path}: cannot parse as {fmt.upper()} ({err})") from None
+
+
+def read_header(pattern: str, fmt: str) -> list:
+    """The column names of the first file matching `pattern` (every shard must have the same)."""
+    matches = FileSystems.match([pattern])[0].metadata_list
+    if not matches:
+        raise InputError(f"{pattern}: no input file matches")
+    first = sorted(m.path for m in matches)[0]
+    with FileSystems.open(first) as handle:
+        frame = next(_frames(handle, fmt, first), None)
+    if frame is None:
+        raise InputError(f"{first}: file is empty; expected a header and rows")
+    return list(frame.columns)
+
+
+class ReadRows(beam.DoFn):
+    """(file, row number) -> row dict of one input shard, checked for its text column."""
+
+    def __init__(self, fmt: str, text_col: str, columns: list):
+        self._fmt, self._text_col, self._columns = fmt, text_col, columns
+
+    def process(self, readable):
+        path = readable.metadata.path
+        row = 0
+        with readable.open() as handle:
+            for frame in _frames(handle, self._fmt, path):
+                if list(frame.columns) != self._columns:
+                    raise InputError(f"{path}: columns {list(frame.columns)}; expected those of the first shard, "
+                                     f"{self._columns}")
+                for record in frame.to_dict("records"):
+                    row += 1
+                    if not str(record[self._text_col]).strip():
+                        raise InputError(f"{path}: row {row}, column '{self._text_col}': empty text; "
+                                         "expected non-empty text")
+                    yield (path, row, record), record[self._text_col]
+
+
+def _format_row(keyed, columns, label_names, fmt):
+    (_, _, record), result = keyed
+    values = [record[c] for c in columns] + [repr(round(float(x), 2)) for x in result.inference]
+    if fmt == "jsonl":
+        out = dict(zip(columns, values[:len(columns)]))
+        out.update({name: round(float(x), 2) for name, x in zip(label_names, result.inference)})
+        return json.dumps(out, ensure_ascii=False)
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter="," if fmt == "csv" else "\t", lineterminator="").writerow(values)
+    return buffer.getvalue()
+
+
+def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: str, text_col: str = "text",
+                      num_shards: int = 0, batch_size: int = 256):
+    """Add read -> RunInference -> write to `pipeline`; outputs are `<prefix>-SSSSS-of-NNNNN<suffix>` shards.
+
+    Each output shard holds whole rows with every input column and one energy column per label (clipped by
+    the export, 2 decimals), in no particular order; the input format (CSV, TSV, JSONL) is kept.
+    """
+    fmt_in = table_format(input_pattern)
+    suffix = Path(output_prefix).suffix
+    fmt_out = table_format(output_prefix) if suffix else fmt_in
+    label_names = export_label_names(model_dir)
+    columns = read_header(input_pattern, fmt_in)
+    if text_col not in columns:
+        raise InputError(f"{input_pattern}: no column '{text_col}'; columns are {', '.join(columns)}")
+    clash = [n for n in label_names if n in columns]
+    if clash:
+        raise InputError(f"{input_pattern}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
+    header = None
+    if fmt_out != "jsonl":
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="," if fmt_out == "csv" else "\t", lineterminator="").writerow(columns + label_names)
+        header = buffer.getvalue()
+    handler = KeyedModelHandler(SavedModelTextHandler(model_dir, max_batch_size=batch_size))
+    prefix = str(output_prefix)[: -len(suffix)] if suffix else str(output_prefix)
+    return (pipeline
+            | "Match" >> fileio.MatchFiles(input_pattern)
+            | "Open" >> fileio.ReadMatches()
+            | "Read" >> beam.ParDo(ReadRows(fmt_in, text_col, columns))
+            | "Spread" >> beam.Reshuffle()
+            | "Score" >> RunInference(handler)
+            | "Format" >> beam.Map(_format_row, columns, label_names, fmt_out)
+            | "Write" >> beam.io.WriteToText(prefix, file_name_suffix=suffix or f".{fmt_in}", header=header,
+                                             num_shards=num_shards))
+
+
+def annotate_beam(model_dir, input_pattern: str, output_prefix: str, text_col: str = "text",
+                  pipeline_args=(), num_shards: int = 0, batch_size: int = 256) -> list:
+    """Run the annotation pipeline with `pipeline_args` (e.g. --runner DirectRunner); return the shard paths."""
+    options = PipelineOptions(list(pipeline_args))
+    with beam.Pipeline(options=options) as pipeline:
+        annotate_pipeline(pipeline, model_dir, input_pattern, output_prefix, text_col, num_shards, batch_size)
+    suffix = Path(output_prefix).suffix
+    prefix = str(output_prefix)[: -len(suffix)] if suffix else str(output_prefix)
+    return sorted(m.path for m in FileSystems.match([f"{prefix}-*-of-*{suffix or ''}"])[0].metadata_list)

@@ -1,0 +1,81 @@
+"""The Beam annotation pipeline (DirectRunner) gives what single-machine `eqn-keras annotate` gives."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("apache_beam")
+
+from conftest import make_texts  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def export_dir(tiny_run, tmp_path_factory):
+    from eqn_keras.export import export_run
+
+    return export_run(tiny_run, out=tmp_path_factory.mktemp("exports"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """One table of 600 rows (ids, texts with quotes, commas and newlines), and the same rows as 3 shards."""
+    _, rows = make_texts(600, seed=11)
+    texts = [t if i % 9 else f'he said "{t}",\nthen left' for i, (t, _) in enumerate(rows)]
+    frame = pd.DataFrame({"id": [f"r{i:04d}" for i in range(len(texts))], "text": texts, "source": "fixture"})
+    base = tmp_path_factory.mktemp("corpus")
+    (base / "shards").mkdir()
+    for k in range(3):
+        frame.iloc[k::3].to_csv(base / "shards" / f"part-{k}.csv", index=False)
+        frame.iloc[k::3].to_json(base / "shards" / f"part-{k}.jsonl", orient="records", lines=True, force_ascii=False)
+    frame.to_csv(base / "all.csv", index=False)
+    return base
+
+
+def _single_machine(tiny_run, corpus, tmp_path):
+    from eqn_keras.annotate import annotate_file
+
+    annotate_file(tiny_run, corpus / "all.csv", tmp_path / "single.csv")
+    return pd.read_csv(tmp_path / "single.csv", dtype={"id": str}, keep_default_na=False).set_index("id").sort_index()
+
+
+def test_beam_equals_single_machine_annotation(tiny_run, export_dir, corpus, tmp_path):
+    from eqn_keras.beam import annotate_beam
+
+    shards = annotate_beam(export_dir, str(corpus / "shards" / "part-*.csv"), str(tmp_path / "beam" / "out.csv"),
+                           pipeline_args=["--runner=DirectRunner"], num_shards=2)
+    assert [p.rsplit("/", 1)[1] for p in shards] == ["out-00000-of-00002.csv", "out-00001-of-00002.csv"]
+    beam = pd.concat([pd.read_csv(p, dtype={"id": str}, keep_default_na=False) for p in shards])
+    single = _single_machine(tiny_run, corpus, tmp_path)
+    assert list(beam.columns) == list(single.reset_index().columns)
+    beam = beam.set_index("id").sort_index()
+    assert len(beam) == 600 and beam.index.is_unique
+    pd.testing.assert_frame_equal(beam[["text", "source"]], single[["text", "source"]])
+    labels = [c for c in single.columns if c not in ("text", "source")]
+    # same SavedModel graph as the run's model, rounded to 2 decimals like annotate: equal cell for cell
+    np.testing.assert_array_equal(beam[labels].to_numpy(), single[labels].to_numpy())
+    assert single[labels].to_numpy().std() > 0  # the scores depend on the text
+
+
+def test_beam_jsonl_shards_keep_every_field(export_dir, corpus, tmp_path):
+    from eqn_keras.beam import annotate_beam, export_label_names
+
+    shards = annotate_beam(export_dir, str(corpus / "shards" / "part-*.jsonl"), str(tmp_path / "out.jsonl"),
+                           pipeline_args=["--runner=DirectRunner"])
+    rows = [json.loads(line) for p in shards for line in open(p, encoding="utf-8")]
+    names = export_label_names(export_dir)
+    assert len(rows) == 600 and sorted(r["id"] for r in rows) == [f"r{i:04d}" for i in range(600)]
+    assert all(list(r) == ["id", "text", "source", *names] for r in rows)
+    assert all(0.0 <= r[n] <= 10.0 for r in rows for n in names)
+
+
+def test_beam_refuses_a_run_directory_and_a_missing_column(tiny_run, export_dir, corpus, tmp_path):
+    from eqn_keras.beam import annotate_beam
+    from eqn_keras.fileio import InputError
+
+    with pytest.raises(InputError, match="not an 'eqn-keras export' SavedModel"):
+        annotate_beam(tiny_run, str(corpus / "all.csv"), str(tmp_path / "o.csv"))
+    with pytest.raises(InputError, match="no column 'body'"):
+        annotate_beam(export_dir, str(corpus / "all.csv"), str(tmp_path / "o.csv"), text_col="body")
+    assert not list(tmp_path.iterdir())
