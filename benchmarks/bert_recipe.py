@@ -6,6 +6,7 @@ trained for its first stage only (CoEQN), the baseline is the conventional head 
 
     python benchmarks/bert_recipe.py                       # 3tfn and goemotions, the default recipes
     python benchmarks/bert_recipe.py --datasets 3tfn --max-train 300 --epochs 2 --out /tmp/recipe   # quick
+    python benchmarks/bert_recipe.py --report --datasets 3tfn --max-train 1000   # rewrite .md/.png from the .jsonl
 
 Writes <out>/bert_recipe.md (per-epoch dev metric and loss, test metric, with the command, commit and
 machine) and <out>/bert_recipe.png (dev metric and dev loss per epoch, one line per recipe and head).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402
+from common import RESULTS, append_result, md_table, read_results, write_lines  # noqa: E402
 
 ADAMW = {"name": "adamw", "weight_decay": 0.01, "warmup_fraction": 0.1, "no_weight_decay": ["bias", "gamma", "beta"]}
 # name -> (keys over models/bert.json, heads it applies to)
@@ -91,13 +93,11 @@ def markdown(rows, args, path: Path) -> None:
              "linear layer on a 0-1 scale with a fixed x10 rescaling (same outputs and targets); prior = output "
              "bias set so the untrained head predicts the training label means.", "",
              "![curves](bert_recipe.png)", "",
-             "| dataset | head | recipe | dev metric per epoch | dev loss per epoch | best epoch | test | macro-F1 |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        metric = " ".join(f"{v:.3f}" for v in r["val_metric"])
-        loss = " ".join(f"{v:.4g}" for v in r["val_loss"])
-        lines.append(f"| {r['dataset']} | {r['stage']} | {r['recipe']} | {metric} | {loss} | {r['best_epoch']} | "
-                     f"{r['test_metric']} {r['test']:.4f} | {r['macro_f1']:.4f} |")
+             md_table(["dataset", "head", "recipe", "dev metric per epoch", "dev loss per epoch", "best epoch", "test",
+                       "macro-F1"],
+                      [[r["dataset"], r["stage"], r["recipe"], " ".join(f"{v:.3f}" for v in r["val_metric"]),
+                        " ".join(f"{v:.4g}" for v in r["val_loss"]), r["best_epoch"],
+                        f"{r['test_metric']} {r['test']:.4f}", f"{r['macro_f1']:.4f}"] for r in rows])]
     machines = sorted({r["machine"] for r in rows})
     only = " ".join(f"{r['recipe']}:{'eqn' if r['head'] == 'eqn' else 'base'}" for r in rows)
     datasets = " ".join(sorted({r["dataset"] for r in rows}))
@@ -110,7 +110,7 @@ def markdown(rows, args, path: Path) -> None:
               f"--epochs {args.epochs} --seed {args.seed} --only {only}", "",
               "Runs (the --arch-config file is a temporary copy of the recipe's keys):", ""]
     lines += [f"    {r['command']}" for r in rows]
-    reproduce.write_lines(path, lines)
+    write_lines(path, lines)
 
 
 def main(argv=None) -> int:
@@ -122,13 +122,14 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bert-preset", help="default: models/bert.json's (the offline MiniLM)")
-    p.add_argument("--out", default=str(reproduce.RESULTS))
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--report", action="store_true", help="only rewrite the markdown and plot from bert_recipe.jsonl")
     args = p.parse_args(argv)
     args.jobs = 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "bert_recipe.jsonl"
-    done = {(r["dataset"], r["recipe"], r["head"]): r for r in reproduce.read_results(results)
+    done = {(r["dataset"], r["recipe"], r["head"]): r for r in read_results(results)
             if (r["max_train"], r["epochs"], r["seed"]) == (args.max_train, args.epochs, args.seed)}
     reproduce.WORK.mkdir(parents=True, exist_ok=True)
     plan = [(r, h) for r in args.recipes for h in RECIPES[r][1]]
@@ -137,6 +138,8 @@ def main(argv=None) -> int:
         bad = [item for item in plan if len(item) != 2 or item[0] not in RECIPES or item[1] not in RECIPES[item[0]][1]]
         if bad:
             p.error(f"--only {':'.join(bad[0])}: expected RECIPE:HEAD with a head that recipe applies to")
+    if args.report:
+        plan = []
     with tempfile.TemporaryDirectory() as config_dir:
         for dataset in args.datasets:
             for recipe, head in plan:
@@ -145,8 +148,7 @@ def main(argv=None) -> int:
                     continue
                 row = run(dataset, recipe, head, args, Path(config_dir))
                 row.update(max_train=args.max_train, epochs=args.epochs, seed=args.seed)
-                with results.open("a") as handle:  # resumable: finished runs are not trained again
-                    handle.write(json.dumps(row) + "\n")
+                append_result(results, row)  # resumable: finished runs are not trained again
                 done[(dataset, recipe, head)] = row
     rows = [r for r in done.values() if r["dataset"] in args.datasets]
     rows.sort(key=lambda r: (r["dataset"], r["head"] == "eqn", list(RECIPES).index(r["recipe"])))

@@ -20,7 +20,7 @@ the same weights (the checkpoint's pretrained backbone + a freshly initialised E
   "failed: <one line>" in its cell. TF op determinism stays off (`--determinism` turns it on): while it is on,
   Keras silently compiles without XLA, so an XLA row checks that `model.jit_compile` really is True.
 
-The parent process measures the fp32 matmul rate (`benchmarks/speed.py`'s `measure_matmul`) before and after,
+The parent process measures the fp32 matmul rate (`benchmarks/common.py`'s `measure_matmul`) before and after,
 and reports achieved FLOP/s as a fraction of the best rate measured (TF or numpy), with analytic BERT FLOPs:
 
     forward FLOPs of one text padded to L = L x (2 x P_layers + 4 x n_layers x L x d) + 2 x (P_pooler + P_head)
@@ -33,6 +33,7 @@ averaged over the batches actually computed (FLOPs are quadratic in L, so per ba
     python benchmarks/bert_speed.py                                  # MiniLM, all of GoEmotions test, 1024 3tfn texts
     python benchmarks/bert_speed.py --max-test 1500 --max-train 256 --out /tmp/bert_speed
     python benchmarks/bert_speed.py --quick --out /tmp/bert_speed    # tiny random BERT, made-up texts (CI)
+    python benchmarks/bert_speed.py --report                         # rewrite bert_speed.md from bert_speed.json
 
 Writes `<out>.md` and `<out>.json` (default benchmarks/results/bert_speed.*), each atomically.
 """
@@ -56,14 +57,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.speed import (  # noqa: E402
-    cpu_model, fmt_flops, fmt_rate, git_commit, loadavg, measure_matmul, pct, peak_rss_mb, synthetic_texts,
-    write_outputs,
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct, peak_rss_mb,
+    rewrite_markdown, write_outputs,
 )
+from speed import synthetic_texts  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bert_speed"
 SEQ_LEN = 128              # the baseline's padded length; every text is tokenized (and truncated) at it
@@ -228,6 +227,7 @@ def run_config(cfg: Config, args, work: Path) -> dict:
     import tensorflow as tf
 
     gpu_memory_growth()
+    from common import BatchClock, CountingSequence, EpochTimer
     from eqn_keras.builders import build_model, load_arch_config
     from eqn_keras.distribute import set_precision
     from eqn_keras.heads import head_spec
@@ -252,20 +252,6 @@ def run_config(cfg: Config, args, work: Path) -> dict:
     rss["after_build"] = peak_rss_mb()
     result = {**dataclasses.asdict(cfg), "name": cfg.name, "label": cfg.label, "dtype_policy": policy,
               "bert": shape}
-
-    class BatchClock(keras.callbacks.Callback):
-        """When the last batch finished: a pass's time after it is tf.data / Keras teardown, not compute.
-
-        Only `model.predict` / `fit` run callbacks; a `predict_on_batch` loop leaves `last` at None.
-        """
-
-        last = None
-
-        def on_predict_batch_end(self, batch, logs=None):
-            self.last = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.last = time.perf_counter()
 
     clock = BatchClock()
     if cfg.task == "annotate":
@@ -305,39 +291,9 @@ def run_config(cfg: Config, args, work: Path) -> dict:
         y = np.load(work / "y_train.npy")
         n = len(ids)
 
-        class CountingSequence(FullLabelSequence):
-            """Records the (rows, width) of every batch served, per epoch."""
-
-            def __init__(self, *a, **kw):
-                super().__init__(*a, **kw)
-                self.served, self.per_epoch = [], []
-
-            def __getitem__(self, index):
-                batch = super().__getitem__(index)
-                self.served.append(batch[0].shape)
-                return batch
-
-            def on_epoch_end(self):
-                self.per_epoch.append(self.served)
-                self.served = []
-                super().on_epoch_end()
-
-        class EpochTimer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds, self.tails = [], []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t0 = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                now = time.perf_counter()
-                self.seconds.append(now - self._t0)
-                self.tails.append(now - clock.last)
-
         seq = CountingSequence(ids, y, batch_size=args.train_batch_size, shuffle=True, seed=args.seed,
                                pad_multiple=SEQ_LEN if cfg.method == "fixed" else PAD_MULTIPLE)
-        timer = EpochTimer()
+        timer = EpochTimer(clock)
         history = model.fit(seq, epochs=2, verbose=0, callbacks=[clock, timer])  # 1 warm-up epoch + 1 timed
         # Keras may read the first batches for the input signature before epoch 1 (an extra leading entry);
         # the last entry is the timed epoch.
@@ -399,20 +355,19 @@ def row_notes(row: dict, baseline: dict | None, peak_gflops: float) -> str:
 
 
 def render_table(rows: list, task: str, peak_gflops: float) -> list:
-    unit = "texts/s"
-    lines = [f"| config | {unit} | ratio to baseline | peak RSS MB | notes |", "|---|---|---|---|---|"]
     mine = [r for r in rows if r["task"] == task]
     if not mine:
         return ["Not measured (`--tasks`)."]
     baseline = mine[0] if mine and "error" not in mine[0] else None
+    table = []
     for row in mine:
         if "error" in row:
-            lines.append(f"| {row['label']} | failed: {row['error'].replace('|', '/')} |  |  |  |")
+            table.append([row["label"], f"failed: {row['error'].replace('|', '/')}", "", "", ""])
             continue
         ratio = f"{row['texts_per_s'] / baseline['texts_per_s']:.2f}" if baseline else "n/a"
-        lines.append(f"| {row['label']} | {fmt_rate(row['texts_per_s'])} | {ratio} | {row['peak_rss_mb']:.0f} "
-                     f"| {row_notes(row, baseline, peak_gflops)} |")
-    return lines
+        table.append([row["label"], fmt_rate(row["texts_per_s"]), ratio, f"{row['peak_rss_mb']:.0f}",
+                      row_notes(row, baseline, peak_gflops)])
+    return [md_table(["config", "texts/s", "ratio to baseline", "peak RSS MB", "notes"], table)]
 
 
 def render_markdown(report: dict) -> str:
@@ -498,6 +453,7 @@ def parse_args(argv):
                         "(Keras then refuses XLA, so the XLA rows report failed)")
     p.add_argument("--quick", action="store_true", help="tiny random BERT on made-up texts (CI)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output stem: writes <out>.md and <out>.json")
+    p.add_argument("--report", action="store_true", help="only rewrite <out>.md from <out>.json")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per configuration subprocess")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -577,6 +533,9 @@ def run_child(args, cfg: Config, work: Path, env: dict) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.report:
+        print(rewrite_markdown(Path(args.out), render_markdown))
+        return 0
     if args.child:
         return child_main(args)
 
@@ -623,7 +582,7 @@ def main(argv=None) -> int:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_hub": keras_hub.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model()},
+        "machine": machine_info(),
         "gpus": gpus, "gpu_visible": bool(gpus),
         "loadavg_start": loadavg_start, "loadavg_end": loadavg(),
         "quick": args.quick, "data": data, "seq_len": SEQ_LEN, "baseline_batch_size": BASELINE_BATCH,

@@ -13,16 +13,17 @@ Reads the runs that `benchmarks/reproduce.py` recorded in `benchmarks/results/ta
     python benchmarks/goemotions_report.py --arch lstm --seed 1 --results /tmp/table3.jsonl --out /tmp/report
 
 Per-run tables (4, 5, 6, per-group F1) and heatmaps use one seed (`--seed`, default 0); the summary and
-macro-F1 tables give mean ± sample std (ddof=1) over every seed recorded for the arch. The paper's numbers
-are BERT-base. The Ekman and sentiment mapping files are found like the dataset's files (`--data-dir`, else
-$EQN_DATA_DIR, then the download cache, then upstream); without them those sections are skipped.
+macro-F1 tables give mean ± sample std (ddof=1) over every seed recorded for the arch. Our numbers come from
+`eqn_keras.metrics.evaluation_report` (and `pearson_matrix`, `groupings.grouped_evaluation`); the paper's
+are BERT-base, read from `benchmarks/paper/*.csv`. The Ekman and sentiment mapping files are found like the
+dataset's files (`--data-dir`, else $EQN_DATA_DIR, then the download cache, then upstream); without them
+those sections are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import math
 import os
@@ -33,17 +34,14 @@ import numpy as np
 import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # load_scores lives in a module that imports TensorFlow
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, md_table, mean_std, read_results  # noqa: E402
+from reproduce import hit_epoch_limit  # noqa: E402
 
 from eqn_keras import groupings as G  # noqa: E402
 from eqn_keras import metrics as M  # noqa: E402
-from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_text  # noqa: E402
+from eqn_keras.fileio import InputError, atomic_write  # noqa: E402
 from eqn_keras.rundir import load_scores  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce import hit_epoch_limit  # noqa: E402
 
 DATASET = "goemotions"
 BASELINE_HEAD = "multi"
@@ -52,92 +50,41 @@ STAGE_NAMES = {"multi": "sigmoid baseline", "coeqn": "CoEQN", "eqn": "EQN"}
 
 # ------------------------------------------------------------------------------------ the paper's numbers
 
-# Table 4: class -> (texts, labels, CoEQN hits, CoEQN hit rate, EQN hits, EQN hit rate).
-PAPER_TABLE4 = {
-    "1 label": (4590, 4590, 2416, 0.5264, 2534, 0.5521),
-    "2 labels": (774, 1548, 565, 0.3650, 769, 0.4968),
-    "3 labels": (61, 183, 83, 0.4536, 110, 0.6011),
-    "4 labels": (2, 8, 5, 0.6250, 4, 0.5000),
-    "Total": (5427, 6329, 3069, 0.4849, 3417, 0.5399),
-}
-
-# Table 5 (4590 single-label texts): class -> (cumulative hits, printed increment, hit rate). Its header says
-# "EQN", but 2416 / 0.5264 are the CoEQN row of Table 4 (EQN's is 2534 / 0.5521), so it is the CoEQN stage.
-PAPER_TABLE5 = {
-    "Top1": (2416, 2416, 0.5264),
-    "Top2": (3177, 761, 0.6922),
-    "Top3": (3578, 401, 0.7795),
-}
-PAPER_TABLE5_TEXTS = 4590
-
-# Table 6, in the paper's row order (alphabetical: neutral sits between nervousness and optimism).
-# Columns: Literature [13] (the GoEmotions paper's BERT) P R F1 | CoEQN P R F1 | EQN P R F1.
-_PAPER_TABLE6_TEXT = """\
-label          lit_p lit_r lit_f1 coeqn_p coeqn_r coeqn_f1 eqn_p eqn_r eqn_f1
-admiration     0.53  0.83  0.65   0.64    0.76    0.70     0.72  0.70  0.71
-amusement      0.7   0.94  0.8    0.77    0.82    0.80     0.75  0.88  0.80
-anger          0.36  0.66  0.47   0.48    0.48    0.48     0.54  0.49  0.52
-annoyance      0.24  0.63  0.34   0.36    0.34    0.35     0.38  0.38  0.38
-approval       0.26  0.57  0.36   0.32    0.44    0.37     0.25  0.53  0.34
-caring         0.3   0.56  0.39   0.47    0.47    0.47     0.50  0.47  0.49
-confusion      0.24  0.76  0.37   0.43    0.54    0.48     0.37  0.59  0.45
-curiosity      0.4   0.84  0.54   0.52    0.49    0.51     0.54  0.51  0.52
-desire         0.43  0.59  0.49   0.47    0.45    0.46     0.56  0.43  0.49
-disappointment 0.19  0.52  0.28   0.38    0.30    0.34     0.37  0.31  0.34
-disapproval    0.29  0.61  0.39   0.47    0.12    0.19     0.50  0.12  0.20
-disgust        0.34  0.66  0.45   0.52    0.45    0.48     0.55  0.42  0.48
-embarrassment  0.39  0.49  0.43   0.44    0.41    0.42     0.47  0.41  0.43
-excitement     0.26  0.52  0.34   0.47    0.46    0.47     0.40  0.52  0.45
-fear           0.46  0.85  0.6    0.61    0.67    0.64     0.61  0.77  0.68
-gratitude      0.79  0.95  0.86   0.86    0.90    0.88     0.93  0.87  0.90
-grief          0     0     0      0.25    0.17    0.20     1.00  0.33  0.50
-joy            0.39  0.73  0.51   0.66    0.57    0.61     0.58  0.69  0.63
-love           0.68  0.92  0.78   0.80    0.79    0.80     0.79  0.83  0.81
-nervousness    0.28  0.48  0.35   0.37    0.30    0.33     0.38  0.39  0.38
-neutral        0.56  0.84  0.68   0.50    0.55    0.52     0.62  0.48  0.54
-optimism       0.41  0.69  0.51   0.55    0.38    0.44     0.71  0.31  0.43
-pride          0.67  0.25  0.36   0.34    0.28    0.30     0.27  0.27  0.27
-realization    0.16  0.29  0.21   0.38    0.27    0.32     0.60  0.27  0.38
-relief         0.5   0.09  0.15   0.61    0.75    0.67     0.58  0.63  0.60
-remorse        0.53  0.88  0.66   0.54    0.53    0.54     0.57  0.58  0.58
-sadness        0.38  0.71  0.49   0.62    0.48    0.54     0.55  0.60  0.57
-surprise       0.4   0.66  0.5    0.63    0.65    0.64     0.66  0.57  0.61
-macro-average  0.4   0.63  0.46   0.52    0.49    0.50     0.56  0.51  0.52
-std            0.18  0.24  0.19   0.15    0.19    0.17     0.17  0.19  0.16
-"""
+PAPER_DIR = ROOT / "benchmarks" / "paper"
 
 
-def paper_table6() -> pd.DataFrame:
-    """The paper's Table 6 as printed: 28 label rows, then macro-average and std (population std over labels)."""
-    return pd.read_csv(io.StringIO(_PAPER_TABLE6_TEXT), sep=r"\s+", index_col="label")
+def paper_table(name: str, index: str) -> pd.DataFrame:
+    """One of the paper's tables as printed, from `benchmarks/paper/<name>.csv` (see its README)."""
+    return pd.read_csv(PAPER_DIR / f"{name}.csv", index_col=index)
 
 
-PAPER_TABLE6 = paper_table6()
+# Table 4: texts, labels, CoEQN hits and hit rate, EQN hits and hit rate per number of true labels, then Total.
+PAPER_TABLE4 = paper_table("table4", "class")
+# Table 5 (the 4590 single-label texts): the printed hits column is Top1's hits, then the new hits of Top2
+# and Top3 ("+761"), so the cumulative hits are its running sum. Its header says "EQN", but 2416 / 0.5264
+# are the CoEQN row of Table 4 (EQN's is 2534 / 0.5521), so it is the CoEQN stage.
+PAPER_TABLE5 = paper_table("table5", "class").assign(hits=lambda t: t["increment"].cumsum())
+# Table 6, in the paper's row order (alphabetical: neutral sits between nervousness and optimism), then its
+# macro-average and std rows (population std over labels). Columns: Literature [13] (the GoEmotions paper's
+# BERT) P R F1 | CoEQN P R F1 | EQN P R F1.
+PAPER_TABLE6 = paper_table("table6", "label")
 PAPER_LABELS = [x for x in PAPER_TABLE6.index if x not in ("macro-average", "std")]
 
 # Reported test macro-F1 per taxonomy: (who, value). The 28-label values are Table 6's macro-average row (the
 # EQN paper does not say how its predictions were thresholded); "Literature [13]" is the GoEmotions paper's
-# BERT-base (Demszky et al. 2020), which also reports 0.64 on the Ekman and 0.69 on the sentiment grouping.
+# BERT-base (Demszky et al. 2020), whose Ekman and sentiment grouping values are in goemotions_groupings.csv.
 GOEMOTIONS_PAPER = "GoEmotions paper BERT-base (Demszky et al. 2020)"
 PAPER_MACRO_F1 = {
     "goemotions": [("paper CoEQN (BERT-base, Table 6)", PAPER_TABLE6.loc["macro-average", "coeqn_f1"]),
                    ("paper EQN (BERT-base, Table 6)", PAPER_TABLE6.loc["macro-average", "eqn_f1"]),
                    (GOEMOTIONS_PAPER, PAPER_TABLE6.loc["macro-average", "lit_f1"])],
-    "ekman": [(GOEMOTIONS_PAPER, 0.64)],
-    "sentiment": [(GOEMOTIONS_PAPER, 0.69)],
+    **{name: [(GOEMOTIONS_PAPER, value)]
+       for name, value in paper_table("goemotions_groupings", "grouping")["macro_f1"].items()},
 }
 GROUPING_TITLES = {"ekman": "Ekman grouping", "sentiment": "sentiment grouping"}
 
 
 # ------------------------------------------------------------------------------------------ run selection
-
-def read_results(path) -> list:
-    """Every JSON line of a reproduce.py results file (blank lines skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: results file not found; run benchmarks/reproduce.py first")
-    return parse_jsonl(read_text(path), path)
-
 
 def select_runs(rows, arch: str, dataset: str, head: str) -> dict:
     """seed -> the run to use: full-data runs (max_train null) over subsampled ones, then the last line."""
@@ -195,42 +142,36 @@ def mean_abs_r(matrix: pd.DataFrame) -> float:
     return float(np.abs(off).mean()) if off.size else float("nan")
 
 
-def split_frames(evaluation: dict) -> tuple:
-    """(numbers, tables) of a `threshold_evaluation` dict."""
-    frames = {k: v for k, v in evaluation.items() if isinstance(v, pd.DataFrame)}
-    return {k: v for k, v in evaluation.items() if k not in frames}, frames
+def frame(records, index: str) -> pd.DataFrame:
+    """A table of an `evaluation_report` dict as a DataFrame (its None, JSON's NaN, back to NaN)."""
+    return pd.DataFrame.from_records(records).set_index(index).apply(pd.to_numeric)
 
 
 def evaluate_stage(scores_by_role: dict, names: list, groupings=None) -> dict:
-    """All report numbers of one stage: Tables 4-6, macro/micro scores under the dev-tuned global threshold
-    and per-label thresholds, hit rate, Pearson matrix, and the same threshold scores of each grouping
-    (`groupings`: name -> mapping; "groups" maps a name to its evaluation, or to the reason it failed)."""
+    """All report numbers of one stage: `evaluation_report` (Tables 4-6, macro/micro scores under the dev-tuned
+    global threshold and per-label thresholds, hit rate) with its tables as DataFrames, the Pearson matrix,
+    and the same threshold scores of each grouping (`groupings`: name -> mapping; "groups" maps a name to
+    its evaluation, or to the reason it failed)."""
     dev_scores, dev_labels = scores_by_role["dev"]
     test_scores, test_labels = scores_by_role["test"]
-    numbers, frames = split_frames(M.threshold_evaluation(dev_scores, dev_labels, test_scores, test_labels, names))
+    report = M.evaluation_report(test_scores, test_labels, names, True, dev_scores, dev_labels)
     groups = {}
     for name, mapping in (groupings or {}).items():
         try:
             groups[name] = G.grouped_evaluation(dev_scores, dev_labels, test_scores, test_labels, names, mapping)
         except ValueError as err:  # e.g. label names that are not GoEmotions'
             groups[name] = str(err)
-    truth = M.multi_hot(test_labels, np.asarray(test_scores).shape[1])
-    has_label = truth.any(axis=1)  # top-k_i metrics need k_i >= 1 (GoEmotions: every text has one)
-    kept_scores = np.asarray(test_scores)[has_label]
-    kept_labels = [lab for lab, keep in zip(test_labels, has_label) if keep]
-    table5 = M.topk_expansion(kept_scores, kept_labels, ks=(1, 2, 3))
+    table5 = frame(report["topk_expansion"], "class")
     pearson = M.pearson_matrix(test_scores, names)
     return {
-        **numbers, "groups": groups,
-        "table4": M.hits_by_label_count(kept_scores, kept_labels),
+        **report, "groups": groups,
+        "table4": frame(report["hits_by_label_count"], "class"),
         "table5": table5,
-        "table6": frames["per_label"],
-        "hit_rate": M.hit_rate(kept_scores, kept_labels),
+        "table6": frame(report["per_label"], "label"),
         "top1": float(table5["hit_rate"].iloc[0]), "top2": float(table5["hit_rate"].iloc[1]),
         "top3": float(table5["hit_rate"].iloc[2]),
         "pearson": pearson, "mean_abs_r": mean_abs_r(pearson),
         "mean_r": float(np.nanmean(off_diagonal(pearson))) if np.isfinite(off_diagonal(pearson)).any() else math.nan,
-        "unlabelled_test_texts": int((~has_label).sum()),
     }
 
 
@@ -258,25 +199,6 @@ def f2(value) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
 
 
-def md_cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(header, rows) -> str:
-    lines = ["| " + " | ".join(md_cell(c) for c in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def mean_std(values) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.4f} (n=1)"
-    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} (n={len(values)})"
-
-
 def signed(value: float) -> str:
     return f"{value:+.4f}"
 
@@ -285,14 +207,14 @@ def signed(value: float) -> str:
 
 def table4_section(ev: dict) -> str:
     ours = {s: ev[s]["table4"] for s in STAGES if ev.get(s)}
-    classes = list(dict.fromkeys(list(PAPER_TABLE4) + [c for t in ours.values() for c in t.index]))
+    classes = list(dict.fromkeys(list(PAPER_TABLE4.index) + [c for t in ours.values() for c in t.index]))
     classes = [c for c in classes if c != "Total"] + ["Total"]
     header = ["class", "texts (paper / ours)", "labels (paper / ours)", "paper CoEQN hits", "paper CoEQN rate",
               "ours CoEQN hits", "ours CoEQN rate", "paper EQN hits", "paper EQN rate", "ours EQN hits",
               "ours EQN rate", "ours sigmoid hits", "ours sigmoid rate"]
     rows = []
     for c in classes:
-        paper = PAPER_TABLE4.get(c)
+        paper = PAPER_TABLE4.loc[c] if c in PAPER_TABLE4.index else None
         ref = next((t.loc[c] for t in ours.values() if c in t.index), None)
 
         def ours_cells(stage):
@@ -301,17 +223,23 @@ def table4_section(ev: dict) -> str:
                 return ["—", "—"]
             return [str(int(t.loc[c, "hits"])), f4(float(t.loc[c, "hit_rate"]))]
 
+        def paper_cells(*columns):
+            if paper is None:
+                return ["—"] * len(columns)
+            return [f4(float(paper[k])) if k.endswith("rate") else int(paper[k]) for k in columns]
+
+        texts, labels = paper_cells("texts", "labels")
         rows.append([
             c,
-            f"{paper[0] if paper else '—'} / {int(ref['corpus']) if ref is not None else '—'}",
-            f"{paper[1] if paper else '—'} / {int(ref['labels']) if ref is not None else '—'}",
-            paper[2] if paper else "—", f4(paper[3]) if paper else "—", *ours_cells("coeqn"),
-            paper[4] if paper else "—", f4(paper[5]) if paper else "—", *ours_cells("eqn"), *ours_cells("multi"),
+            f"{texts} / {int(ref['corpus']) if ref is not None else '—'}",
+            f"{labels} / {int(ref['labels']) if ref is not None else '—'}",
+            *paper_cells("coeqn_hits", "coeqn_hit_rate"), *ours_cells("coeqn"),
+            *paper_cells("eqn_hits", "eqn_hit_rate"), *ours_cells("eqn"), *ours_cells("multi"),
         ])
     text = ["## Table 4: hits by number of true labels (top-k_i, k_i = number of true labels)", "",
             md_table(header, rows), ""]
     if ev.get("coeqn") and ev.get("eqn"):
-        d_paper = PAPER_TABLE4["Total"][5] - PAPER_TABLE4["Total"][3]
+        d_paper = PAPER_TABLE4.loc["Total", "eqn_hit_rate"] - PAPER_TABLE4.loc["Total", "coeqn_hit_rate"]
         d_ours = ev["eqn"]["hit_rate"] - ev["coeqn"]["hit_rate"]
         text.append(f"Total hit rate EQN − CoEQN: paper {signed(d_paper)}, ours {signed(d_ours)} "
                     f"({'same direction as the paper' if d_ours > 0 else 'not the improvement the paper reports'}).")
@@ -327,10 +255,12 @@ def table5_section(ev: dict) -> str:
     for s in ("coeqn", "eqn", "multi"):
         header += [f"ours {STAGE_NAMES[s]} hits", "+new", "rate"]
     rows = []
-    for c, (hits, inc, rate) in PAPER_TABLE5.items():
+    for c, paper in PAPER_TABLE5.iterrows():
         ref = next((ev[s]["table5"] for s in STAGES if ev.get(s)), None)
         n = int(ref.loc[c, "corpus"]) if ref is not None and c in ref.index else "—"
-        row = [c, f"{PAPER_TABLE5_TEXTS} / {n}", hits, inc if c == "Top1" else f"+{inc}", f4(rate)]
+        inc = int(paper["increment"])
+        row = [c, f"{int(paper['texts'])} / {n}", int(paper["hits"]), inc if c == "Top1" else f"+{inc}",
+               f4(float(paper["hit_rate"]))]
         for s in ("coeqn", "eqn", "multi"):
             t = ev[s]["table5"] if ev.get(s) else None
             if t is None or c not in t.index:
@@ -418,8 +348,9 @@ def rules_table(references, evaluations: dict) -> str:
         if not evaluations.get(s):
             continue
         for suffix, rule in THRESHOLD_RULES:
-            rows.append([f"ours {STAGE_NAMES[s]}", rule, mean_std([e["macro_f1" + suffix] for e in evaluations[s]]),
-                         mean_std([e["micro_f1" + suffix] for e in evaluations[s]])])
+            rows.append([f"ours {STAGE_NAMES[s]}", rule,
+                         mean_std([e["macro_f1" + suffix] for e in evaluations[s]], show_n=True),
+                         mean_std([e["micro_f1" + suffix] for e in evaluations[s]], show_n=True)])
     gains = [f"{STAGE_NAMES[s]} "
              + signed(float(np.mean([e["macro_f1" + M.LABEL_RULE_SUFFIX] - e["macro_f1"] for e in evs])))
              for s, evs in evaluations.items() if evs]
@@ -491,10 +422,11 @@ SUMMARY_METRICS = [
 
 # The paper's (BERT) value of each summary metric, (CoEQN, EQN); None = not reported.
 PAPER_SUMMARY = {
-    "macro_f1": (0.50, 0.52), "macro_precision": (0.52, 0.56), "macro_recall": (0.49, 0.51),
-    "hit_rate": (PAPER_TABLE4["Total"][3], PAPER_TABLE4["Total"][5]),
-    "top1": (PAPER_TABLE4["1 label"][3], PAPER_TABLE4["1 label"][5]),
-    "top2": (PAPER_TABLE5["Top2"][2], None), "top3": (PAPER_TABLE5["Top3"][2], None),
+    **{f"macro_{m}": tuple(float(PAPER_TABLE6.loc["macro-average", f"{stage}_{col}"]) for stage in ("coeqn", "eqn"))
+       for m, col in (("f1", "f1"), ("precision", "p"), ("recall", "r"))},
+    **{key: tuple(float(PAPER_TABLE4.loc[row, f"{stage}_hit_rate"]) for stage in ("coeqn", "eqn"))
+       for key, row in (("hit_rate", "Total"), ("top1", "1 label"))},
+    **{key: (float(PAPER_TABLE5.loc[row, "hit_rate"]), None) for key, row in (("top2", "Top2"), ("top3", "Top3"))},
 }
 
 
@@ -506,7 +438,7 @@ def summary_section(all_seeds: dict, seed: int) -> str:
         row = [name] + ["not reported" if v is None else (f"{v:.2f}" if key.startswith("macro") else f"{v:.4f}")
                         for v in paper]
         for s in STAGES:
-            row.append(mean_std([e[key] for e in all_seeds.get(s, {}).values()]))
+            row.append(mean_std([e[key] for e in all_seeds.get(s, {}).values()], show_n=True))
         rows.append(row)
     seeds = {s: sorted(all_seeds.get(s, {})) for s in STAGES}
     seed_line = "; ".join(f"{STAGE_NAMES[s]} seeds {seeds[s] or 'none'}" for s in STAGES)
@@ -590,9 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="textcnn", help="architecture whose runs to report (default textcnn)")
-    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "table3.jsonl"),
+    p.add_argument("--results", default=str(RESULTS / "table3.jsonl"),
                    help="reproduce.py results file (default benchmarks/results/table3.jsonl)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
+    p.add_argument("--out", default=str(RESULTS),
                    help="output folder (default benchmarks/results)")
     p.add_argument("--seed", type=int, default=0, help="seed of the runs for Tables 4-6 and the heatmaps (default 0)")
     p.add_argument("--root", default=str(ROOT),
@@ -627,7 +559,7 @@ def main(argv=None) -> int:
 
 def report(args) -> Path:
     arch, seed, root, out = args.arch, args.seed, Path(args.root), Path(args.out)
-    rows = read_results(args.results)
+    rows = read_results(args.results, missing_hint="run benchmarks/reproduce.py first")
     eqn_runs = select_runs(rows, arch, DATASET, "eqn")
     base_runs = select_runs(rows, arch, DATASET, BASELINE_HEAD)
     if seed not in eqn_runs:
@@ -647,7 +579,11 @@ def report(args) -> Path:
                 if problem:
                     notes.append(f"{role} seed {run_seed}, stage {stage}: skipped ({problem})")
                     continue
-                e = evaluate_stage(scores, names, groupings)
+                try:
+                    e = evaluate_stage(scores, names, groupings)
+                except ValueError as err:  # e.g. a test text without a label (top-k_i needs k_i >= 1)
+                    notes.append(f"{role} seed {run_seed}, stage {stage}: skipped ({err})")
+                    continue
                 notes += [f"{STAGE_NAMES[stage]} seed {run_seed}: no {g} grouping ({why})"
                           for g, why in e["groups"].items() if isinstance(why, str)]
                 all_seeds[stage][run_seed] = e
@@ -658,9 +594,6 @@ def report(args) -> Path:
                 mismatches, checked = consistency_notes(row, stage, e)
                 notes += mismatches
                 n_checked += checked
-                if e["unlabelled_test_texts"]:
-                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: {e['unlabelled_test_texts']} test texts "
-                                 "without a label left out of the top-k_i tables")
                 if run_seed == seed and names_used is None:
                     names_used = names
                 loaded_any = True

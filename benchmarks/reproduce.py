@@ -8,6 +8,7 @@ rewritten from every line after each run.
     python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
     python benchmarks/reproduce.py --only textcnn:3tfn lstm:goemotions      # selected cells
     python benchmarks/reproduce.py --quick --results /tmp/quick.jsonl        # tiny grid (CI)
+    python benchmarks/reproduce.py --report                                  # only rewrite table3.md
     eqn-keras reproduce ...                                                  # the same script
 """
 
@@ -17,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -25,53 +25,34 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    RESULTS, ROOT, append_result, git_commit, machine, md_table, mean_std, paired_difference, read_results,
+    write_lines,
+)
+
 WORK = ROOT / "benchmarks" / "work"
 ARCHS = ["ann", "cnn", "lstm", "textcnn", "bert"]
 DATASETS = ["goemotions", "3tfn", "6emotions", "3tsa"]
 MULTI_LABEL = {"goemotions"}
 
-# The paper's Table 3 (its "EQN" row is the CoEQN stage, section 4.3). GoEmotions: hit rate; others: accuracy.
-PAPER = {
-    ("ann", "6emotions"): (0.3358, 0.3551), ("ann", "3tfn"): (0.6557, 0.6482), ("ann", "3tsa"): (0.5199, 0.5254),
-    ("ann", "goemotions"): (0.1611, 0.1877),
-    ("cnn", "6emotions"): (0.6778, 0.7113), ("cnn", "3tfn"): (0.7353, 0.7592), ("cnn", "3tsa"): (0.8166, 0.8161),
-    ("cnn", "goemotions"): (0.3892, 0.4076),
-    ("textcnn", "6emotions"): (0.7603, 0.7869), ("textcnn", "3tfn"): (0.7575, 0.7717),
-    ("textcnn", "3tsa"): (0.7357, 0.7448), ("textcnn", "goemotions"): (0.3889, 0.4205),
-    ("lstm", "6emotions"): (0.9318, 0.9352), ("lstm", "3tfn"): (0.8099, 0.8073), ("lstm", "3tsa"): (0.9300, 0.9283),
-    ("lstm", "goemotions"): (0.4545, 0.4658),
-    ("bert", "6emotions"): (0.9328, 0.9350), ("bert", "3tfn"): (0.8378, 0.8458), ("bert", "3tsa"): (0.9405, 0.9413),
-    ("bert", "goemotions"): (0.4665, 0.4849),
-}
+
+def paper_table3() -> dict:
+    """The paper's Table 3 (benchmarks/paper/table3.csv): (arch, dataset) -> (S/M value, EQN value). Its
+    "EQN" row is the CoEQN stage (section 4.3). GoEmotions: hit rate; the other datasets: accuracy."""
+    table = pd.read_csv(ROOT / "benchmarks" / "paper" / "table3.csv")
+    return {(r.arch, r.dataset): (float(r.baseline), float(r.eqn)) for r in table.itertuples()}
+
+
+PAPER = paper_table3()
 
 
 def set_work(path) -> None:
     """Put run directories (and cell claims) under `path`."""
     global WORK
     WORK = Path(path).resolve()
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpus = ""
-    try:  # which cells a GPU produced, when one was there
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
-        gpus = ", ".join(sorted(set(out.stdout.split("\n")) - {""})) if out.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{platform.machine()} {os.cpu_count()} CPUs {model}".strip() + (f" + {gpus}" if gpus else "")
 
 
 # What differs from the paper's setup, per dataset and per arch (shown in every row of table3.md).
@@ -88,14 +69,6 @@ def hardware(machines) -> str:
     return "; ".join(sorted({"GPU" if "+" in m else "CPU" for m in machines}))
 
 
-def commit() -> str:
-    """HEAD, marked '+dirty' when the code that runs differs from it."""
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "eqn_keras", "models", "datasets"],
-                           capture_output=True, text=True).stdout.strip()
-    return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
-
-
 def hit_epoch_limit(row: dict, stage: str) -> bool:
     """Whether a results row's stage had its best epoch at the epoch limit: early stopping did not end it,
     the dev loss was still falling, so the stage is under-trained rather than converged."""
@@ -105,12 +78,6 @@ def hit_epoch_limit(row: dict, stage: str) -> bool:
 
 def baseline_head(dataset: str) -> str:
     return "multi" if dataset in MULTI_LABEL else "single"
-
-
-def read_results(path: Path) -> list:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def row_key(row) -> tuple:
@@ -164,8 +131,7 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
         print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
         row = run_cell(arch, dataset, head, seed, args)
         with lock or threading.Lock():
-            with results.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_result(results, row)
             write_markdown(read_results(results), results.with_suffix(".md"))
         return row
     finally:
@@ -202,7 +168,7 @@ def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
         cmd += ["--max-train", str(args.max_train)]
     if arch == "bert" and args.bert_preset:
         cmd += ["--bert-preset", args.bert_preset]
-    code = commit()  # the code the run imports now; later edits do not change it
+    code = git_commit()  # the code the run imports now; later edits do not change it
     if (out / "config.json").is_file():
         started_at = json.loads((out / "config.json").read_text()).get("commit")
         if started_at != code.split("+")[0] or code.endswith("+dirty"):
@@ -241,12 +207,10 @@ def run_cell(arch, dataset, head, seed, args) -> dict:
 
 def summarize(rows: list) -> str:
     """Markdown Table 3: paper value, our mean ± std over seeds, EQN minus baseline with a paired test."""
-    from scipy import stats
-
-    lines = ["| arch | dataset | setup | metric | paper S/M | ours baseline | paper EQN | ours CoEQN | ours EQN | "
-             "CoEQN − base (paired t p) | EQN − base (paired t p) | seeds | macro-F1 base / CoEQN / EQN | "
-             "differs from the paper | hardware |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["arch", "dataset", "setup", "metric", "paper S/M", "ours baseline", "paper EQN", "ours CoEQN", "ours EQN",
+              "CoEQN − base (paired t p)", "EQN − base (paired t p)", "seeds", "macro-F1 base / CoEQN / EQN",
+              "differs from the paper", "hardware"]
+    lines = []
     keys = sorted({(r["arch"], r["dataset"], r["epochs"], r["max_train"]) for r in rows},
                   key=lambda k: (ARCHS.index(k[0]) if k[0] in ARCHS else 9, k[1], k[2], k[3] or 0))
     for arch, dataset, epochs, max_train in keys:
@@ -267,37 +231,27 @@ def summarize(rows: list) -> str:
         b, c, e = series(base), series(eqn, "coeqn"), series(eqn, "eqn")
 
         def fmt(d, key="table3"):
-            vals = [v[key] for v in d.values() if v.get(key) is not None]
-            if not vals:
-                return "—"
-            return f"{np.mean(vals):.4f} ± {np.std(vals, ddof=1):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
+            return mean_std([v[key] for v in d.values() if v.get(key) is not None])
 
-        def diff(d):
-            seeds = sorted(set(b) & set(d))
-            if not seeds:
-                return "—"
-            delta = np.array([d[s]["table3"] - b[s]["table3"] for s in seeds])
-            if len(seeds) < 2:
-                return f"{delta.mean():+.4f} (n=1)"
-            p = stats.ttest_rel([d[s]["table3"] for s in seeds], [b[s]["table3"] for s in seeds]).pvalue
-            return f"{delta.mean():+.4f} (p={p:.3f})"
+        def diff(d):  # identical seeds print p=nan here, as table3.md always has
+            return paired_difference({s: v["table3"] for s, v in d.items()}, {s: v["table3"] for s, v in b.items()},
+                                     say_identical=False)
 
         paper = PAPER.get((arch, dataset), (None, None))
         metric = next(iter(b.values()), next(iter(c.values()), {})).get("table3_metric", "?")
         seeds = len(set(b) | set(c))
         macro = " / ".join(fmt(d, "macro_f1") for d in (b, c, e))
-        lines.append(f"| {arch} | {dataset} | {setup} | {metric} | {paper[0] or '—'} | {fmt(b)} | {paper[1] or '—'} | "
-                     f"{fmt(c)} | {fmt(e)} | {diff(c)} | {diff(e)} | {seeds} | {macro} | {differs} | "
-                     f"{hardware(r['machine'] for r in cell)} |")
+        lines.append([arch, dataset, setup, metric, paper[0] or "—", fmt(b), paper[1] or "—", fmt(c), fmt(e), diff(c),
+                      diff(e), seeds, macro, differs, hardware(r["machine"] for r in cell)])
     covered = {(a, d) for a, d, _, _ in keys}
     for arch in ARCHS:
         for dataset in DATASETS:
             if (arch, dataset) not in covered:
                 paper = PAPER.get((arch, dataset), (None, None))
                 differs = "; ".join(filter(None, [ARCH_DIFF.get(arch), DATASET_DIFF.get(dataset)]))
-                lines.append(f"| {arch} | {dataset} | not run yet | | {paper[0]} | — | {paper[1]} | — | — | — | — | 0 "
-                             f"| — | {differs} | — |")
-    return "\n".join(lines)
+                lines.append([arch, dataset, "not run yet", "", paper[0], "—", paper[1], "—", "—", "—", "—", 0, "—",
+                              differs, "—"])
+    return md_table(header, lines)
 
 
 def write_markdown(rows: list, path: Path) -> None:
@@ -315,16 +269,6 @@ def write_markdown(rows: list, path: Path) -> None:
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
     write_lines(path, text)
-
-
-def write_lines(path: Path, lines) -> None:
-    """Write a report's lines through a temporary file renamed into place (readers never see half of it).
-
-    The benchmark scripts do not import eqn_keras (its fileio.atomic_write) so as not to pull TensorFlow in.
-    """
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ actually computed x throughput) as a fraction of the better of the two measureme
     python benchmarks/speed.py                              # all archs on 3tfn, 4000 training texts
     python benchmarks/speed.py --archs textcnn --max-train 2000
     python benchmarks/speed.py --quick --archs textcnn --out /tmp/speed   # tiny made-up data set (CI)
+    python benchmarks/speed.py --report                     # rewrite speed.md from speed.json
 
 Writes `<out>.md` and `<out>.json` (default benchmarks/results/speed.*), each atomically.
 """
@@ -32,8 +33,6 @@ import datetime
 import json
 import math
 import os
-import platform
-import resource
 import shlex
 import subprocess
 import sys
@@ -45,9 +44,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct, peak_rss_mb,
+    rewrite_markdown, write_outputs,
+)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "speed"
 ARCHS = ["ann", "cnn", "lstm", "textcnn"]
@@ -124,78 +125,6 @@ def check_layer_table(model, arch: str, cfg: dict, num_labels: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Machine and provenance
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit() -> str:
-    """Short HEAD, '+dirty' when eqn_keras/ or models/ differ from it."""
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "eqn_keras", "models"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def measure_matmul(n: int = 2048, chain: int = 8, repeats: int = 5) -> dict:
-    """Best fp32 matmul rate: TF (a chain of `chain` n x n matmuls in one tf.function) and numpy."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    a_np = rng.standard_normal((n, n), dtype=np.float32)
-    b_np = (rng.standard_normal((n, n), dtype=np.float32) / np.sqrt(n)).astype(np.float32)  # keeps norms stable
-    a, b = tf.constant(a_np), tf.constant(b_np)
-
-    @tf.function
-    def chained(x, w):
-        for _ in range(chain):  # each product feeds the next: nothing can be folded or skipped
-            x = tf.linalg.matmul(x, w)
-        return tf.reduce_sum(x)
-
-    float(chained(a, b))  # trace
-    flops = 2.0 * n ** 3 * chain
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        float(chained(a, b))
-        times.append(time.perf_counter() - t0)
-    tf_gflops = [flops / t / 1e9 for t in times]
-
-    np.dot(a_np, b_np)
-    np_times = []
-    for _ in range(max(2, repeats // 2)):
-        t0 = time.perf_counter()
-        np.dot(a_np, b_np)
-        np_times.append(time.perf_counter() - t0)
-    np_gflops = [2.0 * n ** 3 / t / 1e9 for t in np_times]
-    return {"n": n, "chain": chain, "tf_gflops_best": max(tf_gflops), "tf_gflops_all": tf_gflops,
-            "numpy_gflops_best": max(np_gflops), "numpy_gflops_all": np_gflops, "loadavg": loadavg()}
-
-
-# ---------------------------------------------------------------------------------------------
 # Data
 
 
@@ -234,41 +163,12 @@ def run_arch(arch: str, args) -> dict:
     import keras
     import tensorflow as tf
 
+    from common import CountingSequence, EpochTimer
     from eqn_keras.builders import build_model, load_arch_config
     from eqn_keras.heads import head_spec, head_targets
     from eqn_keras.labels import MAX_VALUE, init_full_labels
     from eqn_keras.sequence import FullLabelSequence, make_vectorizer, tokenize
     from eqn_keras.rundir import predict_scores
-
-    class CountingSequence(FullLabelSequence):
-        """FullLabelSequence that records, per epoch, how many padded token positions it served."""
-
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            self.served = [0, 0]
-            self.per_epoch = []
-
-        def __getitem__(self, index):
-            batch = super().__getitem__(index)
-            self.served[0] += batch[0].shape[0]
-            self.served[1] += batch[0].size
-            return batch
-
-        def on_epoch_end(self):
-            self.per_epoch.append(tuple(self.served))
-            self.served = [0, 0]
-            super().on_epoch_end()
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._t0)
 
     if args.determinism:
         tf.config.experimental.enable_op_determinism()  # as `eqn_keras.training.train` does
@@ -327,9 +227,10 @@ def run_arch(arch: str, args) -> dict:
             model.fit(seq, epochs=epochs, verbose=0, callbacks=[timer])
             # Keras reads the first batches for the input signature before epoch 1, which may be counted
             # as an extra leading entry; the last `epochs` entries are the epochs themselves.
-            timed = seq.per_epoch[-args.epochs:]
-            if len(seq.per_epoch) < epochs or any(rows != n_train for rows, _ in timed):
-                raise AssertionError(f"{pipe}: served {seq.per_epoch} (rows, tokens) per epoch for {n_train} texts")
+            served = [(sum(r for r, _ in shapes), sum(r * w for r, w in shapes)) for shapes in seq.per_epoch]
+            timed = served[-args.epochs:]
+            if len(served) < epochs or any(rows != n_train for rows, _ in timed):
+                raise AssertionError(f"{pipe}: served {served} (rows, tokens) per epoch for {n_train} texts")
             widths = [tokens / rows for rows, tokens in timed]
             # FLOPs are linear in the width (up to the CNN's pooled ceil), so the mean width gives the mean FLOPs.
             flops_fwd = [fwd(w) for w in widths]
@@ -389,21 +290,6 @@ def fractions(row: dict, peak_gflops: float) -> dict:
     return out
 
 
-def fmt_flops(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def fmt_rate(x: float) -> str:
-    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2g}%" if x < 0.1 else f"{100 * x:.0f}%"
-
-
 def render_markdown(report: dict) -> str:
     peak = report["matmul_peak_gflops"]
     lines = [
@@ -424,45 +310,40 @@ def render_markdown(report: dict) -> str:
         f"{report['timed_epochs']} timed (median); jit_compile off, fp32; op determinism {'on' if report['determinism'] else 'off'}. "
         f"Annotation: batch 256, 1 warm-up pass then median of {report['predict_repeats']}.",
         "",
-        "| arch | FLOPs/sample fwd (avg len / 150) | train samples/s plain / fixed150 / dynamic | dynamic÷plain "
-        "| fixed150÷plain | annotate texts/s plain / ours | ours÷plain | fraction of peak train plain / fixed150 / dynamic "
-        "| fraction of peak annotate plain / ours | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    header = ["arch", "FLOPs/sample fwd (avg len / 150)", "train samples/s plain / fixed150 / dynamic", "dynamic÷plain",
+              "fixed150÷plain", "annotate texts/s plain / ours", "ours÷plain",
+              "fraction of peak train plain / fixed150 / dynamic", "fraction of peak annotate plain / ours",
+              "peak RSS MB"]
+    rows, details = [], []
     for row in report["archs"]:
         if "error" in row:
-            lines.append(f"| {row['arch']} | failed: {row['error']} |  |  |  |  |  |  |  |  |")
+            rows.append([row["arch"], f"failed: {row['error']}"] + [""] * (len(header) - 2))
             continue
-        t, a, f = row["train"], row["annotate"], row["fraction_of_peak"]
+        t, a, f, s = row["train"], row["annotate"], row["fraction_of_peak"], row["rss_mb_snapshots"]
         plain = t["plain"]["samples_per_s"]
-        lines.append(
-            f"| {row['arch']} | {fmt_flops(row['flops_forward']['avg_len'])} / {fmt_flops(row['flops_forward']['len150'])} "
-            f"| {' / '.join(fmt_rate(t[p]['samples_per_s']) for p in PIPELINES)} "
-            f"| {t['dynamic']['samples_per_s'] / plain:.2f} | {t['fixed150']['samples_per_s'] / plain:.2f} "
-            f"| {fmt_rate(a['plain']['texts_per_s'])} / {fmt_rate(a['ours']['texts_per_s'])} "
-            f"| {a['ours']['texts_per_s'] / a['plain']['texts_per_s']:.2f} "
-            f"| {' / '.join(pct(f['train_' + p]) for p in PIPELINES)} "
-            f"| {pct(f['annotate_plain'])} / {pct(f['annotate_ours'])} | {row['peak_rss_mb']:.0f} |")
+        rows.append([
+            row["arch"], f"{fmt_flops(row['flops_forward']['avg_len'])} / {fmt_flops(row['flops_forward']['len150'])}",
+            " / ".join(fmt_rate(t[p]["samples_per_s"]) for p in PIPELINES),
+            f"{t['dynamic']['samples_per_s'] / plain:.2f}", f"{t['fixed150']['samples_per_s'] / plain:.2f}",
+            f"{fmt_rate(a['plain']['texts_per_s'])} / {fmt_rate(a['ours']['texts_per_s'])}",
+            f"{a['ours']['texts_per_s'] / a['plain']['texts_per_s']:.2f}",
+            " / ".join(pct(f["train_" + p]) for p in PIPELINES), f"{pct(f['annotate_plain'])} / {pct(f['annotate_ours'])}",
+            f"{row['peak_rss_mb']:.0f}"])
+        details.append([
+            row["arch"], f"{row['params']:,}",
+            f"{t['dynamic']['avg_padded_width']:.1f} / {a['ours']['avg_padded_width']:.1f}",
+            " / ".join(format(t[p]["warmup_epoch_s"], ".1f") for p in PIPELINES), fmt_rate(row["tokenize_texts_per_s"]),
+            f"{a['max_abs_score_diff']:.2g}",
+            f"{s['after_import']:.0f} / {s['after_data']:.0f} / {s['after_train_dynamic']:.0f} / {s['after_annotate']:.0f}"])
     lines += [
+        md_table(header, rows),
         "",
         "Details per arch: average padded width of the batches actually computed (dynamic training, our "
         "annotation), time of the warm-up (tracing) epoch, tokenization, largest score difference between "
         "plain and ours on the same model (padding must not change scores).", "",
-        "| arch | params | width dynamic train / ours annotate | warm-up epoch s plain / fixed150 / dynamic "
-        "| tokenize texts/s | max abs score diff | RSS MB after import / data / train / annotate |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in report["archs"]:
-        if "error" in row:
-            continue
-        t, s = row["train"], row["rss_mb_snapshots"]
-        lines.append(
-            f"| {row['arch']} | {row['params']:,} | {t['dynamic']['avg_padded_width']:.1f} / "
-            f"{row['annotate']['ours']['avg_padded_width']:.1f} "
-            f"| {' / '.join(format(t[p]['warmup_epoch_s'], '.1f') for p in PIPELINES)} "
-            f"| {fmt_rate(row['tokenize_texts_per_s'])} | {row['annotate']['max_abs_score_diff']:.2g} "
-            f"| {s['after_import']:.0f} / {s['after_data']:.0f} / {s['after_train_dynamic']:.0f} / {s['after_annotate']:.0f} |")
-    lines += [
+        md_table(["arch", "params", "width dynamic train / ours annotate", "warm-up epoch s plain / fixed150 / dynamic",
+                  "tokenize texts/s", "max abs score diff", "RSS MB after import / data / train / annotate"], details),
         "",
         "How the numbers are made:", "",
         "- FLOPs are analytic, from the layer shapes (not TensorFlow's profiler): 2 per multiply-add of Dense "
@@ -478,18 +359,6 @@ def render_markdown(report: dict) -> str:
         "- Throughput is measured on a shared machine; the load averages above say how busy it was.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_outputs(out: Path, report: dict, render=None) -> None:
-    """`<out>.json` and `<out>.md` (rendered by `render`, default this script's table), each atomically."""
-    from eqn_keras.fileio import atomic_write
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out.with_name(out.name + ".json")) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(out.with_name(out.name + ".md")) as handle:
-        handle.write((render or render_markdown)(report))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,6 +395,7 @@ def parse_args(argv):
                    help="do not enable TF op determinism (eqn-keras train enables it)")
     p.add_argument("--quick", action="store_true", help="tiny CI-sized run on made-up texts")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output stem: writes <out>.md and <out>.json")
+    p.add_argument("--report", action="store_true", help="only rewrite <out>.md from <out>.json")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per arch subprocess")
     p.add_argument("--only-arch", choices=ARCHS, help=argparse.SUPPRESS)
     p.add_argument("--child-result", help=argparse.SUPPRESS)
@@ -550,6 +420,9 @@ def parse_args(argv):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.report:
+        print(rewrite_markdown(Path(args.out), render_markdown))
+        return 0
     if args.only_arch:
         result = run_arch(args.only_arch, args)
         Path(args.child_result).write_text(json.dumps(result))
@@ -596,8 +469,7 @@ def main(argv=None) -> int:
         "commit": git_commit(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "tensorflow": tf.__version__, "keras": keras.__version__,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
-                    "python": platform.python_version()},
+        "machine": machine_info(),
         "loadavg_start": loadavg_start, "loadavg_end": loadavg(),
         "dataset": first.get("dataset", args.dataset), "n_train": first.get("n_train"),
         "n_test": first.get("n_test"), "avg_tokens_train": first.get("avg_tokens_train", float("nan")),
@@ -608,7 +480,7 @@ def main(argv=None) -> int:
         "archs": rows,
     }
     out = Path(args.out)
-    write_outputs(out, report)
+    write_outputs(out, report, render_markdown)
     print(render_markdown(report))
     print(f"[speed] wrote {out}.md and {out}.json", file=sys.stderr)
     return 1 if len(ok) < len(rows) else 0

@@ -14,21 +14,22 @@ Macro-F1 uses a threshold tuned on dev (no oracle k). One JSON line per run in `
 
     python benchmarks/variants.py --arch textcnn --data goemotions --seeds 3
     python benchmarks/variants.py --quick --results /tmp/variants.jsonl     # tiny version (CI)
+    python benchmarks/variants.py --report                                   # only rewrite variants.md
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS, ROOT, append_result, md_table, mean_std, paired_difference, read_results, write_lines,
+)
 
-ROOT, RESULTS, WORK = reproduce.ROOT, reproduce.RESULTS, reproduce.WORK
+WORK = reproduce.WORK
 
 # name: (what it is, head, source run ('base' = the baseline run, 'eqn' = the EQN run), source stage, extra flags)
 VARIANTS = {
@@ -75,8 +76,6 @@ def grid_rows(args, results: Path, seed: int) -> dict:
 
 def summarize(grid: list, rows: list, args) -> str:
     """Markdown: each variant's macro-F1 and hit rate over seeds, and its paired difference to the baseline."""
-    from scipy import stats
-
     per = {}  # name -> {seed: (macro_f1, table3)}
     base_head = reproduce.baseline_head(args.data)
     for r in grid:
@@ -88,38 +87,25 @@ def summarize(grid: list, rows: list, args) -> str:
     base = per.get(f"baseline ({base_head})", {})
     eqn = per.get("EQN", {})
     metric = next((r["table3_metric"] for r in rows), "hit_rate" if args.data in reproduce.MULTI_LABEL else "accuracy")
-    lines = [f"| run | what | macro-F1 (dev-tuned threshold) | {metric} | macro-F1 − baseline (paired t p) | "
-             f"{metric} − baseline | macro-F1 − EQN | seeds |", "|---|---|---|---|---|---|---|---|"]
+    header = ["run", "what", "macro-F1 (dev-tuned threshold)", metric, "macro-F1 − baseline (paired t p)",
+              f"{metric} − baseline", "macro-F1 − EQN", "seeds"]
     what = {f"baseline ({base_head})": "conventional head, one stage", "CoEQN": "stage 1 of the paper's EQN",
             "EQN": "stage 2 of the paper's EQN", **{k: v[0] for k, v in VARIANTS.items()}}
 
-    def fmt(values):
-        if not values:
-            return "—"
-        return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
-
     def diff(seeds_vals, index, against=None):
         against = base if against is None else against
-        seeds = sorted(set(against) & set(seeds_vals))
-        if not seeds:
-            return "—"
-        a = np.array([seeds_vals[s][index] for s in seeds])
-        b = np.array([against[s][index] for s in seeds])
-        if np.all(a == b):
-            return "0 (identical)"
-        if len(seeds) < 2:
-            return f"{(a - b).mean():+.4f} (n=1)"
-        return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.3f})"
+        return paired_difference({s: v[index] for s, v in seeds_vals.items()},
+                                 {s: v[index] for s, v in against.items()})
 
+    rows = []
     for name in [f"baseline ({base_head})", "CoEQN", "EQN", *VARIANTS]:
         vals = per.get(name, {})
         if not vals:
             continue
-        lines.append(f"| {name} | {what[name]} | {fmt([v[0] for v in vals.values()])} | "
-                     f"{fmt([v[1] for v in vals.values()])} | {diff(vals, 0) if 'baseline' not in name else '—'} | "
-                     f"{diff(vals, 1) if 'baseline' not in name else '—'} | "
-                     f"{diff(vals, 0, eqn) if name in VARIANTS else '—'} | {len(vals)} |")
-    return "\n".join(lines)
+        rows.append([name, what[name], mean_std([v[0] for v in vals.values()]), mean_std([v[1] for v in vals.values()]),
+                     diff(vals, 0) if "baseline" not in name else "—", diff(vals, 1) if "baseline" not in name else "—",
+                     diff(vals, 0, eqn) if name in VARIANTS else "—", len(vals)])
+    return md_table(header, rows)
 
 
 def write_markdown(grid, rows, args, path: Path) -> None:
@@ -134,7 +120,7 @@ def write_markdown(grid, rows, args, path: Path) -> None:
             f"Machines: {'; '.join(sorted({r['machine'] for r in everything}))}. "
             f"Commits: {', '.join(sorted({r['commit'] for r in everything}))}.", "", "Variant commands:", ""]
     text += [f"    {r['command']}" for r in rows]
-    reproduce.write_lines(path, text)
+    write_lines(path, text)
 
 
 def main(argv=None) -> int:
@@ -150,6 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", default=str(RESULTS / "variants.jsonl"))
     p.add_argument("--grid-results", help="the grid's results file (default: table3.jsonl beside --results)")
     p.add_argument("--work", default=str(WORK), help="where run directories go (default benchmarks/work)")
+    p.add_argument("--report", action="store_true", help="only rewrite the markdown from the results files")
     args = p.parse_args(argv)
     args.jobs = 1
     reproduce.set_work(args.work)
@@ -165,11 +152,11 @@ def main(argv=None) -> int:
         """(grid rows, variant rows regressed from those grid runs) of this arch, data and setup."""
         keep = lambda r: (r["arch"], r["dataset"], r["epochs"], r["max_train"]) == (args.arch, args.data, args.epochs,
                                                                                    args.max_train)
-        grid = [r for r in reproduce.read_results(grid_results) if keep(r)]
+        grid = [r for r in read_results(grid_results) if keep(r)]
         runs = {r["run_dir"] for r in grid}
-        return grid, [r for r in reproduce.read_results(results) if keep(r) and source_of(r) in runs]
+        return grid, [r for r in read_results(results) if keep(r) and source_of(r) in runs]
 
-    for seed in range(args.seeds):
+    for seed in range(0 if args.report else args.seeds):
         sources = None
         for name in args.variants:
             _, _, source, stage, _ = VARIANTS[name]
@@ -185,8 +172,7 @@ def main(argv=None) -> int:
                 continue
             print(f"== variant {name} seed {seed}", flush=True)
             row = run_variant(name, sources[source]["run_dir"], stage, args, seed)
-            with results.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_result(results, row)
             write_markdown(*current(), args, md)
     write_markdown(*current(), args, md)
     return 0

@@ -247,8 +247,27 @@ def test_paper_table6_transcription(report):
     assert list(t.loc["grief"]) == [0, 0, 0, 0.25, 0.17, 0.20, 1.00, 0.33, 0.50]
     assert list(t.loc["relief"]) == [0.5, 0.09, 0.15, 0.61, 0.75, 0.67, 0.58, 0.63, 0.60]
     # Tables 4 and 5 are internally consistent
-    for texts, labels, co_hits, co_rate, eqn_hits, eqn_rate in report.PAPER_TABLE4.values():
-        assert round(co_hits / labels, 4) == co_rate and round(eqn_hits / labels, 4) == eqn_rate
-    assert sum(v[2] for k, v in report.PAPER_TABLE4.items() if k != "Total") == report.PAPER_TABLE4["Total"][2]
-    for hits, _, rate in report.PAPER_TABLE5.values():
-        assert round(hits / report.PAPER_TABLE5_TEXTS, 4) == rate
+    t4, t5 = report.PAPER_TABLE4, report.PAPER_TABLE5
+    for stage in ("coeqn", "eqn"):
+        assert ((t4[f"{stage}_hits"] / t4["labels"]).round(4) == t4[f"{stage}_hit_rate"]).all()
+        assert t4.loc[t4.index != "Total", f"{stage}_hits"].sum() == t4.loc["Total", f"{stage}_hits"]
+    assert t4.loc[t4.index != "Total", ["texts", "labels"]].sum().tolist() == t4.loc["Total", ["texts", "labels"]].tolist()
+    assert t5["hits"].tolist() == [2416, 3177, 3578]  # the printed 2416, +761, +401 summed up
+    assert ((t5["hits"] / t5["texts"]).round(4) == t5["hit_rate"]).all()
+    assert t5.loc["Top1", "hits"] == t4.loc["1 label", "coeqn_hits"]  # Table 5 is the CoEQN stage
+    # the summary's paper columns are these tables' cells
+    assert report.PAPER_SUMMARY["macro_precision"] == (0.52, 0.56)
+    assert report.PAPER_SUMMARY["top1"] == (0.5264, 0.5521) and report.PAPER_SUMMARY["top3"] == (0.7795, None)
+    assert dict(report.PAPER_MACRO_F1["ekman"])[report.GOEMOTIONS_PAPER] == 0.64
+
+
+def test_paper_table3_transcription():
+    """reproduce.py's paper column comes from benchmarks/paper/table3.csv: every cell of Table 3, S/M row first."""
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    paper = reproduce.PAPER
+    assert len(paper) == 25 and {a for a, _ in paper} == set(reproduce.ARCHS)
+    assert set(reproduce.DATASETS) | {"7health"} == {d for _, d in paper}
+    assert paper[("lstm", "3tfn")] == (0.8099, 0.8073)  # one of the cells where the EQN row is lower
+    assert paper[("bert", "goemotions")] == (0.4665, 0.4849) and paper[("ann", "7health")] == (0.3202, 0.374)

@@ -1,0 +1,301 @@
+"""What the benchmark scripts share: provenance (commit, machine), results files and report writing,
+markdown tables, and the Keras timing callbacks.
+
+Importing this module does not import TensorFlow: the timing callbacks (`EpochTimer`, `BatchClock`,
+`CountingSequence`) are built on first use, and `measure_matmul` imports TensorFlow when called.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_json_object, read_text  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Provenance
+
+
+def git_commit() -> str:
+    """Short HEAD, marked '+dirty' when the code or presets that run (eqn_keras/, models/, datasets/) differ."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "eqn_keras", "models",
+                                "datasets"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows, else 'unknown'."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def nvidia_gpus() -> list:
+    """Names of the GPUs `nvidia-smi` lists (none when it is absent): which results a GPU produced."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(set(out.stdout.split("\n")) - {""}) if out.returncode == 0 else []
+
+
+def machine() -> str:
+    """One line naming the machine: architecture, CPU count and model, and its GPUs after a '+'."""
+    gpus = ", ".join(nvidia_gpus())
+    return f"{platform.machine()} {os.cpu_count()} CPUs {cpu_model()}".strip() + (f" + {gpus}" if gpus else "")
+
+
+def machine_info() -> dict:
+    """The machine as a report's JSON records it."""
+    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
+            "python": platform.python_version()}
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages (how busy a shared machine was), or None."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def measure_matmul(n: int = 2048, chain: int = 8, repeats: int = 5) -> dict:
+    """Best fp32 matmul rate: TF (a chain of `chain` n x n matmuls in one tf.function) and numpy."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((n, n), dtype=np.float32)
+    b_np = (rng.standard_normal((n, n), dtype=np.float32) / np.sqrt(n)).astype(np.float32)  # keeps norms stable
+    a, b = tf.constant(a_np), tf.constant(b_np)
+
+    @tf.function
+    def chained(x, w):
+        for _ in range(chain):  # each product feeds the next: nothing can be folded or skipped
+            x = tf.linalg.matmul(x, w)
+        return tf.reduce_sum(x)
+
+    float(chained(a, b))  # trace
+    flops = 2.0 * n ** 3 * chain
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        float(chained(a, b))
+        times.append(time.perf_counter() - t0)
+    tf_gflops = [flops / t / 1e9 for t in times]
+
+    np.dot(a_np, b_np)
+    np_times = []
+    for _ in range(max(2, repeats // 2)):
+        t0 = time.perf_counter()
+        np.dot(a_np, b_np)
+        np_times.append(time.perf_counter() - t0)
+    np_gflops = [2.0 * n ** 3 / t / 1e9 for t in np_times]
+    return {"n": n, "chain": chain, "tf_gflops_best": max(tf_gflops), "tf_gflops_all": tf_gflops,
+            "numpy_gflops_best": max(np_gflops), "numpy_gflops_all": np_gflops, "loadavg": loadavg()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Results files and reports
+
+
+def read_results(path, missing_hint: str | None = None) -> list:
+    """The rows of a JSON-lines results file (blank lines skipped; a bad line is an InputError naming it).
+
+    A missing file is no rows, or with `missing_hint` an InputError saying how to make it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if missing_hint is None:
+            return []
+        raise InputError(f"{path}: results file not found; {missing_hint}")
+    return parse_jsonl(read_text(path), path)
+
+
+def append_result(path: Path, row: dict) -> None:
+    """Add one finished run's row to a results file (what makes the scripts resumable)."""
+    with Path(path).open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def write_lines(path: Path, lines) -> None:
+    """Write a report's lines through a temporary file renamed into place (readers never see half of it)."""
+    with atomic_write(path) as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def write_outputs(out: Path, report: dict, render) -> None:
+    """`<out>.json` (the report) and `<out>.md` (`render(report)`), each atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out.with_name(out.name + ".json")) as handle:
+        json.dump(report, handle, indent=2)
+        handle.write("\n")
+    with atomic_write(out.with_name(out.name + ".md")) as handle:
+        handle.write(render(report))
+
+
+def rewrite_markdown(out: Path, render) -> Path:
+    """`<out>.md` rendered again from `<out>.json` (the report's text, nothing measured again)."""
+    report = read_json_object(out.with_name(out.name + ".json"))
+    target = out.with_name(out.name + ".md")
+    with atomic_write(target) as handle:
+        handle.write(render(report))
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+
+def md_cell(value) -> str:
+    """A value as one markdown table cell ('|' escaped, newlines as spaces)."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header, rows) -> str:
+    """A markdown table: the header, its '---' rule, one line per row."""
+    lines = ["| " + " | ".join(md_cell(c) for c in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_std(values, show_n: bool = False) -> str:
+    """'mean ± sample std (ddof=1)' of the values that are numbers, the value alone for one, '—' for none;
+    with `show_n`, how many there were, as '(n=3)'."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "—"
+    n = f" (n={len(values)})" if show_n else ""
+    if len(values) == 1:
+        return f"{values[0]:.4f}{n}"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}{n}"
+
+
+def paired_difference(ours: dict, base: dict, say_identical: bool = True) -> str:
+    """Mean of ours − base over the seeds both have ({seed: value}) with a paired t-test's p over seeds;
+    '0 (identical)' when every pair is equal (the test is undefined there), unless not `say_identical`."""
+    from scipy import stats
+
+    seeds = sorted(set(ours) & set(base))
+    if not seeds:
+        return "—"
+    a, b = np.array([ours[s] for s in seeds]), np.array([base[s] for s in seeds])
+    if say_identical and np.all(a == b):
+        return "0 (identical)"
+    if len(seeds) < 2:
+        return f"{(a - b).mean():+.4f} (n=1)"
+    return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.3f})"
+
+
+def fmt_flops(x: float) -> str:
+    """FLOPs with a G / M / k unit, 3 significant digits."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def fmt_rate(x: float) -> str:
+    """A throughput: whole numbers with thousands separators from 100 up, one decimal below."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage (2 significant digits under 10%)."""
+    return f"{100 * x:.2g}%" if x < 0.1 else f"{100 * x:.0f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing callbacks (Keras): built on first use
+
+
+def _timing_classes() -> dict:
+    import keras
+
+    from eqn_keras.sequence import FullLabelSequence
+
+    class BatchClock(keras.callbacks.Callback):
+        """When the last batch finished: a pass's time after it is tf.data / Keras teardown, not compute.
+
+        Only `model.predict` / `fit` run callbacks; a `predict_on_batch` loop leaves `last` at None.
+        """
+
+        last = None
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last = time.perf_counter()
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Seconds of every epoch; with a `BatchClock` listed before it, also `tails`: each epoch's
+        seconds after its last batch."""
+
+        def __init__(self, clock=None):
+            super().__init__()
+            self.clock = clock
+            self.seconds, self.tails = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.seconds.append(now - self._t0)
+            if self.clock is not None:
+                self.tails.append(now - self.clock.last)
+
+    class CountingSequence(FullLabelSequence):
+        """A FullLabelSequence that records the (rows, width) of every batch it serves, per epoch."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.served, self.per_epoch = [], []
+
+        def __getitem__(self, index):
+            batch = super().__getitem__(index)
+            self.served.append(batch[0].shape)
+            return batch
+
+        def on_epoch_end(self):
+            self.per_epoch.append(self.served)
+            self.served = []
+            super().on_epoch_end()
+
+    return {"BatchClock": BatchClock, "EpochTimer": EpochTimer, "CountingSequence": CountingSequence}
+
+
+def __getattr__(name):
+    if name in ("BatchClock", "EpochTimer", "CountingSequence"):
+        globals().update(_timing_classes())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
