@@ -154,18 +154,23 @@ def read_run_config(run_dir) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_run(run_dir, stage: str | None = None):
-    """(config dict, stage name, text-in model) of a finished run; the final stage unless `stage` is given."""
-    from . import layers  # noqa: F401  (registers the custom layers for deserialization)
+def load_stage_model(path, arch: str) -> keras.Model:
+    """A stage's saved text-in model, for inference: the optimizer it was compiled with is not restored."""
+    from . import layers, optimizers  # noqa: F401  (register the custom layers and the learning-rate schedule)
 
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    if config["config"]["arch"] == "bert":
+    if arch == "bert":
         import keras_hub  # noqa: F401  (registers the backbone and tokenizer)
 
         from . import bert  # noqa: F401
+    return keras.saving.load_model(path, compile=False)
+
+
+def load_run(run_dir, stage: str | None = None):
+    """(config dict, stage name, text-in model) of a finished run; the final stage unless `stage` is given."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
     stage = stage or config["stages"][-1]
     model_path = run_dir / f"{stage}.keras"
     if not model_path.is_file():
         raise InputError(f"{model_path}: no model for stage '{stage}'; stages in this run: {', '.join(config['stages'])}")
-    return config, stage, keras.saving.load_model(model_path)
+    return config, stage, load_stage_model(model_path, config["config"]["arch"])

@@ -34,8 +34,9 @@ from .labels import MAX_VALUE, MIN_VALUE, init_full_labels, regress_labels
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
-from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, predict_scores, prepare_run_dir, read_run_config,
-                     resume_config, save_scores, scores_frame, split_text_model, text_model)
+from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, load_stage_model, predict_scores,
+                     prepare_run_dir, read_run_config, resume_config, save_scores, scores_frame, split_text_model,
+                     text_model)
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
 
@@ -281,7 +282,7 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
             if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
                 return {role: data[role] for role in ("train", "dev")}
     if stage_scores is None:
-        core = split_text_model(keras.saving.load_model(run_dir / f"{from_stage}.keras"))[1]
+        core = split_text_model(load_stage_model(run_dir / f"{from_stage}.keras", cfg.arch))[1]
         stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
     regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
                                       cfg.regress_temperature) for role in ("train", "dev")}

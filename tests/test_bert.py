@@ -41,6 +41,22 @@ def test_bert_saved_model_reproduces_scores(bert_run):
                                atol=1e-4)
 
 
+def test_bert_run_loads_in_a_fresh_process(bert_run, tmp_path):
+    """A BERT run (compiled with models/bert.json's AdamW + warm-up schedule) annotates from a new process,
+    where nothing has registered eqn_keras's schedule yet; the scores are the run's own."""
+    import pandas as pd
+
+    from eqn_keras.rundir import load_scores
+
+    source = pd.read_csv(bert_run / "test_annotated_eqn.csv")[["text"]]
+    source.to_csv(tmp_path / "in.csv", index=False)
+    subprocess.run([sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(bert_run), "--input",
+                    str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")], check=True)
+    names = json.loads((bert_run / "config.json").read_text())["dataset"]["label_names"]
+    expected = np.clip(load_scores(bert_run / "scores_eqn.npz")["test"][0], 0, 10)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")[names].to_numpy(), expected, atol=0.0051)
+
+
 def test_bert_scores_do_not_depend_on_padding(bert_run):
     annotator = Annotator(bert_run)
     texts = ["so happy", "i was really worried and nervous about the day today and it was so very bad"]
