@@ -27,13 +27,18 @@ def _read_goemotions(path, names) -> tuple:
                          LabelMap(names, by_name=False, sep=","), columns=("column 1", "column 2"))
 
 
-def _read_id_csv(path, names, text_col="text", label_col="label") -> tuple:
-    """CSV with a text column and an integer label id column (3tfn)."""
+def _read_csv(path, text_col: str, label_col: str, label_map: LabelMap, drop_empty: bool = False) -> tuple:
+    """CSV with a header, a text column and a label column."""
     frame = read_table(path, fmt="csv")
     require(frame, text_col, path, "text")
     require(frame, label_col, path, "label")
-    return validate_rows(path, _rows(len(frame)), frame[text_col].tolist(), frame[label_col].tolist(),
-                         LabelMap(names, by_name=False), columns=(f"column '{text_col}'", f"column '{label_col}'"))
+    return validate_rows(path, _rows(len(frame)), frame[text_col].tolist(), frame[label_col].tolist(), label_map,
+                         columns=(f"column '{text_col}'", f"column '{label_col}'"), drop_empty=drop_empty)
+
+
+def _read_3tfn(path, names) -> tuple:
+    """Integer label ids in column 'label'."""
+    return _read_csv(path, "text", "label", LabelMap(names, by_name=False))
 
 
 def _read_6emotions(path, names) -> tuple:
@@ -53,25 +58,18 @@ def _read_6emotions(path, names) -> tuple:
                          columns=("the part before ';'", "the part after ';'"))
 
 
-def _read_named_csv(path, names, text_col, label_col, values) -> tuple:
-    """CSV whose label column holds `values[i]` for label id i; empty texts are dropped and counted."""
-    frame = read_table(path, fmt="csv")
-    require(frame, text_col, path, "text")
-    require(frame, label_col, path, "label")
-    return validate_rows(path, _rows(len(frame)), frame[text_col].tolist(), frame[label_col].tolist(),
-                         LabelMap(names, by_id=False, values=values),
-                         columns=(f"column '{text_col}'", f"column '{label_col}'"), drop_empty=True)
+def _read_3tsa(path, names) -> tuple:
+    """Category -1 / 0 / 1 for negative / neutral / positive; empty comments are dropped and counted."""
+    return _read_csv(path, "clean_comment", "category", LabelMap(names, by_id=False, values=["-1", "0", "1"]),
+                     drop_empty=True)
 
 
-def _read_3tsa(path, names):
-    return _read_named_csv(path, names, "clean_comment", "category", ["-1", "0", "1"])
+def _read_7health(path, names) -> tuple:
+    """Status names; empty statements are dropped and counted."""
+    return _read_csv(path, "statement", "status", LabelMap(names, by_id=False), drop_empty=True)
 
 
-def _read_7health(path, names):
-    return _read_named_csv(path, names, "statement", "status", list(names))
-
-
-READERS = {"goemotions": _read_goemotions, "3tfn": _read_id_csv, "6emotions": _read_6emotions,
+READERS = {"goemotions": _read_goemotions, "3tfn": _read_3tfn, "6emotions": _read_6emotions,
            "3tsa": _read_3tsa, "7health": _read_7health}
 
 
