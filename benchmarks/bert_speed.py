@@ -50,6 +50,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -172,6 +173,7 @@ def prepare_data(args, work: Path) -> dict:
         preset = work / "tiny_bert"
         make_tiny_preset(preset, texts, args.seed)
         preset, notes = str(preset), {"made_up": True, "preset": "tiny random BERT (2 layers, hidden 32)"}
+        label_names = [f"label_{i}" for i in range(annotate_labels)]
     else:
         from eqn_keras.datasets import load_dataset
         from eqn_keras.training import _subsample
@@ -183,6 +185,7 @@ def prepare_data(args, work: Path) -> dict:
         test_texts, train_texts, train_labels = list(test.texts), list(train.texts), list(train.labels)
         annotate_name, annotate_labels = test_splits.name, test_splits.num_labels
         train_name, train_num_labels = train_splits.name, train_splits.num_labels
+        label_names = list(test_splits.label_names)
         preset = resolve_preset(args.bert_preset)
         notes = {"rows": {"annotate_test": len(test_splits.test), "train_train": len(train_splits.train)}}
 
@@ -203,7 +206,9 @@ def prepare_data(args, work: Path) -> dict:
             "truncated_test": int((len_test >= SEQ_LEN).sum()), "truncated_train": int((len_train >= SEQ_LEN).sum()),
             "tokenize_s": tokenize_s, "tokenize_texts_per_s": (len(ids_test) + len(ids_train)) / tokenize_s,
             "notes": notes}
+    data["label_names"] = label_names
     (work / "data.json").write_text(json.dumps(data))
+    (work / "test_texts.json").write_text(json.dumps(test_texts))
     return data
 
 
@@ -401,6 +406,13 @@ def render_markdown(report: dict) -> str:
     lines += render_table(report["configs"], "annotate", peak)
     lines += ["", "## Training", ""]
     lines += render_table(report["configs"], "train", peak)
+    if report.get("cli"):
+        lines += ["", "## Annotation as a user runs it: process start to written CSV", "",
+                  f"The same {report['cli'][0]['n_texts']} texts and weights (the checkpoint's backbone + the seeded "
+                  "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
+                  "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
+                  "(PyTorch + transformers from benchmarks/requirements-peer.txt).", ""]
+        lines += render_cli(report["cli"])
     lines += [
         "",
         "How the numbers are made:", "",
@@ -445,8 +457,13 @@ def parse_args(argv):
     p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS),
                    help="precision variants (default float32 mixed_bfloat16, + mixed_float16 where a GPU is visible)")
     p.add_argument("--xla", nargs="+", choices=["off", "on"], default=["off", "on"], help="XLA variants")
-    p.add_argument("--tasks", nargs="+", choices=["annotate", "train"], default=["annotate", "train"],
-                   help="which tables to measure (default both)")
+    p.add_argument("--tasks", nargs="+", choices=["annotate", "train", "cli"], default=None,
+                   help="which tables to measure (default all; annotate and train with --quick): cli = `eqn-keras annotate` against the PyTorch peer, "
+                        "process start to written CSV")
+    p.add_argument("--peer-python", default=sys.executable,
+                   help="Python that has torch and transformers for the PyTorch peer row "
+                        "(benchmarks/requirements-peer.txt); the row is skipped when they do not import")
+    p.add_argument("--cli-repeats", type=int, default=2, help="alternating timed runs of each command line")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--determinism", action="store_true",
                    help="enable TF op determinism in every configuration, as eqn-keras train does on CPU "
@@ -530,6 +547,127 @@ def run_child(args, cfg: Config, work: Path, env: dict) -> dict:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# Annotation as a user runs it: `eqn-keras annotate` against the PyTorch peer (benchmarks/peer_torch.py)
+
+
+def make_cli_run(data: dict, texts, work: Path, seed: int) -> tuple:
+    """A one-stage run directory holding the pretrained backbone + a seeded EQN head, and that head as .npz.
+
+    Both command lines then score with the same weights: ours loads the run, the peer loads the checkpoint
+    and the .npz (Dense-ReLU, linear, x scale + offset, clipped).
+    """
+    import keras
+
+    from eqn_keras.builders import build_model, load_arch_config, make_tokenizer
+    from eqn_keras.rundir import CONFIG_FILE, text_model
+
+    arch_cfg = load_arch_config("bert")
+    num_labels = data["annotate_num_labels"]
+    keras.utils.set_random_seed(seed)
+    core = build_model("bert", num_labels, "eqn", arch_cfg, preset=data["preset"], energy_range=(0.0, 10.0))
+    tokenizer = make_tokenizer("bert", arch_cfg, texts, 150, data["preset"])
+    run = work / "cli_run"
+    run.mkdir()
+    text_model(tokenizer, core).save(run / "eqn.keras")
+    names = data.get("label_names") or [f"label_{i}" for i in range(num_labels)]
+    (run / CONFIG_FILE).write_text(json.dumps({
+        "config": {"arch": "bert", "head": "eqn", "min_value": 0.0, "max_value": 10.0, "seq_len": 150},
+        "stages": ["eqn"], "dataset": {"name": data["annotate_data"], "label_names": names, "multi_label": True},
+        "arch_config": arch_cfg, "bert_preset": data["preset"]}))
+    head = core.get_layer("eqn_head")
+    dense, scores = head.get_layer("dense"), head.get_layer("scores")
+    scale, offset = 1.0, 0.0
+    if any(layer.name == "energy" for layer in head.layers):
+        scale, offset = float(head.get_layer("energy").scale), float(head.get_layer("energy").offset)
+    np.savez(work / "cli_head.npz", dense_kernel=np.asarray(dense.kernel), dense_bias=np.asarray(dense.bias),
+             scores_kernel=np.asarray(scores.kernel), scores_bias=np.asarray(scores.bias), scale=scale, offset=offset,
+             low=0.0, high=10.0, label_names=np.array(names))
+    return run, names
+
+
+def timed_process(argv, env, timeout, log_path: Path) -> dict:
+    """Wall time from spawn to exit and the child's own peak RSS (os.wait4); its output's last lines on failure."""
+    with open(log_path, "w") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    lines = log_path.read_text(errors="replace").strip().splitlines() or ["(no output)"]
+    if proc.returncode != 0:
+        return {"error": lines[-1][:200] + f" (exit status {proc.returncode})", "log": "\n".join(lines[-15:])}
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0, "log": lines[-1][:300]}
+
+
+def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
+    """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time."""
+    import pandas as pd
+
+    run, names = make_cli_run(data, texts, work, args.seed)
+    source = work / "cli_in.csv"
+    pd.DataFrame({"text": texts}).to_csv(source, index=False)
+    commands = {
+        "ours": [sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
+                 "--output", str(work / "cli_ours.csv"), "--batch-size", str(args.batch_size)],
+        "peer": [args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
+                 "--head", str(work / "cli_head.npz"), "--input", str(source), "--output", str(work / "cli_peer.csv"),
+                 "--batch-size", "64"],
+    }
+    labels = {"ours": "ours: eqn-keras annotate (CLI), float32",
+              "peer": "peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop), float32"}
+    if args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
+        del commands["peer"]
+    runs = {name: [] for name in commands}
+    for repeat in range(args.cli_repeats):
+        for name, argv in commands.items():
+            print(f"[bert_speed] cli {name} {repeat + 1}/{args.cli_repeats}", file=sys.stderr, flush=True)
+            result = timed_process(argv, env, args.timeout, work / f"cli_{name}_{repeat}.log")
+            runs[name].append(result)
+            if "error" in result:
+                print(f"[bert_speed] cli {name} failed:\n{result.get('log', result['error'])}", file=sys.stderr)
+                break
+    rows = []
+    for name in commands:
+        ok = [r["wall_s"] for r in runs[name] if "error" not in r]
+        row = {"name": f"cli-{name}", "label": labels[name], "n_texts": len(texts), "runs": runs[name]}
+        if len(ok) == len(runs[name]) and ok:
+            wall = float(np.median(ok))
+            row.update(wall_s=wall, texts_per_s=len(texts) / wall, wall_s_all=ok)
+        else:
+            err = next(r["error"] for r in runs[name] if "error" in r)
+            row["error"] = ("skipped: torch/transformers not importable by --peer-python "
+                            f"({args.peer_python})" if name == "peer" and "No module named" in err else err)
+        rows.append(row)
+    ours, peer = work / "cli_ours.csv", work / "cli_peer.csv"
+    if ours.is_file() and peer.is_file() and len(rows) == 2:
+        a, b = pd.read_csv(ours)[names].to_numpy(), pd.read_csv(peer)[names].to_numpy()
+        rows[1]["max_abs_energy_diff_vs_ours"] = float(np.abs(a - b).max())
+    return rows
+
+
+def render_cli(rows: list) -> list:
+    """The command-line table: texts/s from process start to written CSV, ratio to the PyTorch peer."""
+    peer = next((r for r in rows if r["name"] == "cli-peer" and "error" not in r), None)
+    table = []
+    for r in rows:
+        if "error" in r:
+            table.append([r["label"], f"failed: {r['error']}", "", "", ""])
+            continue
+        ratio = f"{r['texts_per_s'] / peer['texts_per_s']:.2f}" if peer else "—"
+        walls = ", ".join(f"{w:.1f}" for w in r["wall_s_all"])
+        notes = f"wall s per run: {walls}"
+        if "max_abs_energy_diff_vs_ours" in r:
+            notes += f"; max abs energy diff vs ours {r['max_abs_energy_diff_vs_ours']:.3g}"
+        rss = max(x["peak_rss_mb"] for x in r["runs"])
+        table.append([r["label"], f"{r['texts_per_s']:.1f}", ratio, f"{rss:.0f}", notes])
+    return md_table(["command line", "texts/s", "ratio to peer", "peak RSS MB", "notes"],
+                    table).splitlines()
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
@@ -538,6 +676,8 @@ def main(argv=None) -> int:
         return 0
     if args.child:
         return child_main(args)
+    if args.tasks is None:
+        args.tasks = ["annotate", "train"] + ([] if args.quick else ["cli"])
 
     import keras
     import keras_hub
@@ -563,11 +703,14 @@ def main(argv=None) -> int:
         for cfg in configs:
             print(f"[bert_speed] {cfg.name}: subprocess", file=sys.stderr, flush=True)
             rows.append(run_child(args, cfg, work, env))
-        base_scores = work / f"{configs[0].name}.scores.npy"  # annotate-baseline-fp32 when annotating
+        base_scores = work / f"{configs[0].name}.scores.npy" if configs else None  # annotate-baseline-fp32
         for row in rows:
             scores = work / f"{row['name']}.scores.npy"
             if row["task"] == "annotate" and "error" not in row and base_scores.is_file() and scores.is_file():
                 row["max_abs_score_diff"] = float(np.max(np.abs(np.load(scores) - np.load(base_scores)), initial=0.0))
+        cli = []
+        if "cli" in args.tasks:
+            cli = cli_rows(args, data, json.loads((work / "test_texts.json").read_text()), work, env)
     matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="after"))
     peak = max(max(x["tf_gflops_best"], x["numpy_gflops_best"]) for x in matmul)  # the better measurement
     for row in rows:
@@ -594,6 +737,7 @@ def main(argv=None) -> int:
         "flops_method": "forward per text padded to L = L*(2*P_layers + 4*n_layers*L*d) + 2*(P_pooler + P_head), "
                         "averaged per batch width over the batches computed; training = 3x forward",
         "configs": rows,
+        "cli": cli,
     }
     out = Path(args.out)
     write_outputs(out, report, render_markdown)
