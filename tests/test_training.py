@@ -1,13 +1,16 @@
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
 from eqn_keras.annotate import Annotator
+from eqn_keras.builders import build_model
 from eqn_keras.cli import main
-from eqn_keras.rundir import load_run
+from eqn_keras.labels import init_full_labels, regress_labels
+from eqn_keras.rundir import load_run, split_text_model
 from eqn_keras.training import TrainConfig, train
 
 
@@ -24,19 +27,49 @@ def test_run_directory_holds_every_artifact(tiny_run):
     assert config["dataset"]["label_names"] == ["anger", "fear", "joy"]
 
 
-def test_regressed_labels_keep_annotations_at_max(tiny_run):
+def _splits(run):
+    """The run's dataset splits, loaded again with its seed (the texts it trained and tuned on)."""
+    from eqn_keras import load_dataset
+
+    config = json.loads((run / "config.json").read_text())["config"]
+    return load_dataset(config["data"], seed=config["seed"])
+
+
+def test_regressed_labels_are_coeqn_scores_of_the_training_texts(tiny_run):
+    """Eq. 3: regressed_train.csv holds the training texts, 10 where annotated, elsewhere the saved CoEQN
+    model's (clipped) scores of that very text, not another split's, another stage's or the unfitted model's."""
     frame = pd.read_csv(tiny_run / "regressed_train.csv")
     names = ["anger", "fear", "joy"]
     assert list(frame.columns) == ["text", "labels", *names]
+    train = _splits(tiny_run).train
+    assert frame["text"].tolist() == train.texts
+    assert [tuple(int(j) for j in cell.split(",")) for cell in frame["labels"].astype(str)] == [tuple(l) for l in train.labels]
+    annotated = np.zeros((len(frame), 3), dtype=bool)
+    for i, labels in enumerate(train.labels):
+        annotated[i, list(labels)] = True
+    coeqn = np.clip(Annotator(tiny_run, "coeqn").raw_scores(train.texts), 0, 10)
     values = frame[names].to_numpy()
-    annotated = np.zeros_like(values, dtype=bool)
-    for i, cell in enumerate(frame["labels"].astype(str)):
-        annotated[i, [int(j) for j in cell.split(",")]] = True
     assert (values[annotated] == 10.0).all()
-    others = values[~annotated]
-    assert ((others >= 0) & (others <= 10)).all()
-    assert (others > 0).any(), "regression should replace some zeros by CoEQN scores"
-    assert np.allclose(values, np.round(values, 2))
+    # 2 decimals in the file; 1e-4 for float32 batches of another shape
+    np.testing.assert_allclose(values[~annotated], coeqn[~annotated], atol=0.005 + 1e-4)
+    assert (values[~annotated] > 0.5).any(), "CoEQN should score some unannotated labels well above 0"
+
+
+@pytest.mark.parametrize("stage", ["coeqn", "eqn"])
+def test_saved_weights_are_the_best_val_loss_epoch(tiny_run, stage):
+    """The saved model's dev loss is the history's minimum val_loss, reached before the last epoch here, so
+    the last epoch's weights would not pass. EQN's dev targets are CoEQN's dev scores, regressed (eq. 3)."""
+    history = json.loads((tiny_run / "metrics.json").read_text())["stages"][stage]["history"]
+    val_loss = np.array(history["val_loss"])
+    best = int(np.argmin(val_loss))
+    assert history["best_epoch"] == best + 1
+    assert best < len(val_loss) - 1 and val_loss[-1] > 1.2 * val_loss[best], "the fixture run should overfit at the end"
+    dev = _splits(tiny_run).dev
+    targets = init_full_labels(dev.labels, 3)
+    if stage == "eqn":
+        targets = regress_labels(dev.labels, Annotator(tiny_run, "coeqn").raw_scores(dev.texts))
+    scores = Annotator(tiny_run, stage).raw_scores(dev.texts)
+    assert float(np.mean((scores - targets) ** 2)) == pytest.approx(val_loss[best], rel=1e-4)
 
 
 def test_model_learned_something(tiny_run):
@@ -141,7 +174,21 @@ def test_users_see_clipped_energies_and_the_npz_keeps_raw_scores(tiny_run, stage
     np.testing.assert_allclose(frame[["anger", "fear", "joy"]].to_numpy(), np.round(np.clip(raw, 0, 10), 2), atol=1e-9)
 
 
-def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv):
+def _record_fit_starts(monkeypatch):
+    """Spy on keras.Model.fit (training still runs): the weights each fit starts from, in call order."""
+    fit, starts = keras.Model.fit, []
+
+    def spy(self, *args, **kwargs):
+        starts.append(self.get_weights())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    return starts
+
+
+def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv, monkeypatch):
+    """Also: every stage (EQN, the third) fits a freshly built model, seeded like CoEQN's, not CoEQN's weights."""
+    starts = _record_fit_starts(monkeypatch)
     out = tmp_path / "v"
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--head", "eqn_bce", "--stages", "3",
                  "--regress-temperature", "2", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
@@ -150,6 +197,13 @@ def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotio
     for name in ("regressed_train.csv", "regressed_train_eqn.csv", "eqn3.keras"):
         assert (out / name).is_file(), name
     assert not (out / "regressed_train_eqn3.csv").exists()
+    keras.utils.set_random_seed(0)  # the run's --seed
+    fresh = build_model("ann", 3, "eqn_bce").get_weights()
+    assert len(starts) == 3
+    for start in starts:
+        assert all(np.array_equal(a, b) for a, b in zip(start, fresh, strict=True))
+    coeqn = split_text_model(keras.saving.load_model(out / "coeqn.keras"))[1].get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(coeqn, fresh, strict=True))
     regressed = pd.read_csv(out / "regressed_train_eqn.csv")[["anger", "fear", "joy"]].to_numpy()
     assert ((regressed > 0) & (regressed <= 10)).all()  # T=2 lifts every kept score above 0
     _, stage, model = load_run(out)
