@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
-from .fileio import InputError, atomic_write, read_table, require_column, table_format, write_json
+from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .metrics import evaluation_report
 from .sequence import tokenize
+from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, require_pyarrow,
+                          stream_format)
 from .rundir import METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model
 
 TUNED = "tuned"
@@ -108,14 +114,67 @@ class Annotator:
         return frame
 
 
-def _check_texts(frame, text_col, path):
-    require_column(frame, text_col, path)
-    texts = frame[text_col].astype(str)
-    blank = np.flatnonzero(texts.str.strip().eq("").to_numpy())
-    if len(blank):
-        raise InputError(f"{path}: row {frame.index[blank[0]] + 1}, column '{text_col}': empty text; expected non-empty text "
-                         f"({len(blank)} empty row(s))")
-    return texts.tolist()
+BAD_ROW_POLICIES = ("error", "skip")
+
+
+class TableAnnotator:
+    """A run's annotation of table chunks: `errors(frame)` finds the rows it cannot score, `frame_out = self(frame)`
+    appends one energy column per label (clipped, 2 decimals) and, with `labels`, `annotated_labels`.
+
+    The one scoring step of every file path (streaming, in memory, `--shard`), kept free of files so another
+    driver (e.g. a Beam DoFn) can call it on its own batches. `threshold` and `labels`: see `Annotator.annotate_scores`.
+    """
+
+    def __init__(self, run_dir, stage: str | None = None, text_col: str = "text", threshold=None,
+                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int = 256):
+        parse_threshold(threshold)  # bad values fail before the model loads
+        if labels and not label_sep:
+            raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
+        self.annotator = Annotator(run_dir, stage)
+        self.threshold = self.annotator.threshold(threshold)  # a missing tuned threshold fails here
+        self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
+            if labels else None
+        self.text_col, self.labels, self.label_sep, self.batch_size = text_col, labels, label_sep, int(batch_size)
+
+    @property
+    def label_names(self) -> list:
+        return self.annotator.label_names
+
+    def options(self) -> dict:
+        """Everything that decides the output's values (a resumed job must match them)."""
+        model = self.annotator.run_dir / f"{self.annotator.stage}.keras"
+        stat = model.stat()
+        return {"model": str(model.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns,
+                "text_col": self.text_col, "threshold": self.threshold, "labels": self.labels,
+                "label_threshold": self.label_threshold, "label_sep": self.label_sep if self.labels else None,
+                "batch_size": self.batch_size}
+
+    def check_columns(self, columns, path) -> None:
+        """The text column exists, and no column is named like one this adds."""
+        require_column(pd.DataFrame(columns=list(columns)), self.text_col, path)
+        clash = [n for n in self.label_names if n in columns]
+        if clash:
+            raise InputError(f"{path}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
+        if self.labels and LABELS_COLUMN in columns:
+            raise InputError(f"{path}: column '{LABELS_COLUMN}' exists; rename it so --labels can add it")
+
+    def texts(self, frame) -> pd.Series:
+        column = frame[self.text_col]
+        return column.where(column.notna(), "").astype(str)
+
+    def errors(self, frame) -> np.ndarray:
+        """Why each row cannot be annotated ('' when it can): an empty or missing text."""
+        blank = self.texts(frame).str.strip().eq("").to_numpy(dtype=bool)
+        return np.where(blank, f"column '{self.text_col}' is empty; expected non-empty text", "").astype(object)
+
+    def __call__(self, frame) -> pd.DataFrame:
+        if len(frame):
+            raw = self.annotator.raw_scores(self.texts(frame).tolist(), batch_size=self.batch_size)
+        else:
+            raw = np.zeros((0, len(self.label_names)), dtype=np.float32)
+        scores = self.annotator.annotate_scores(raw, self.threshold, self.labels, self.label_sep)
+        scores[self.label_names] = scores[self.label_names].round(2)
+        return pd.concat([frame.reset_index(drop=True), scores], axis=1)
 
 
 def parse_shard(shard: str | None):
@@ -131,46 +190,184 @@ def parse_shard(shard: str | None):
     return i, n
 
 
+@dataclass
+class AnnotateSummary:
+    """What `annotate_file` did: rows written to `output`, rows skipped (listed in `skipped_path`)."""
+
+    rows: int
+    skipped: int = 0
+    skipped_path: Path | None = None
+    resumed_from: int = 0
+
+
+def skipped_path(output_path) -> Path:
+    """Where `--on-bad-row skip` lists the skipped rows: `<output>.skipped.csv`."""
+    return Path(str(output_path) + ".skipped.csv")
+
+
+def _bad_row(reader, where, reason) -> InputError:
+    """One line naming a bad record: FILE:LINE (the line it starts on) or, in Parquet, FILE: row N."""
+    if reader.fmt == "parquet":
+        place = f"{reader.path}: row {where}"
+    else:
+        place = f"{reader.path}:{where}"
+    return InputError(f"{place}: {reason} (--on-bad-row skip annotates the other rows and lists the skipped ones)")
+
+
+def _chunk_errors(scorer, chunk) -> np.ndarray:
+    """A chunk's unusable records: parse errors first, then what the annotator refuses."""
+    return np.where(chunk.good, scorer.errors(chunk.frame), chunk.error)
+
+
 def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                   stage: str | None = None, batch_size: int = 256, shard: str | None = None,
-                  labels: bool = False, label_sep: str = LABEL_SEP) -> int:
-    """Read a CSV/TSV/JSONL file, append one energy column per label (clipped, 2 decimals), write it atomically.
+                  labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
+                  on_bad_row: str = "error", verbose: int = 1) -> AnnotateSummary:
+    """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
 
-    `threshold` (a number or 'tuned', the run's dev-tuned one) zeroes the energies below it (eq. 8); `labels`
-    adds the column `annotated_labels` with the label names at or above it (the tuned threshold when
-    `threshold` is None), joined by `label_sep`. With `shard='i/n'` only the i-th of n contiguous parts of
-    the rows is annotated, so n machines can split a corpus and their outputs concatenate back in order.
+    Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
+    `<output>.part` with `<output>.progress.json` after each chunk; the same call after a crash continues
+    from the last complete chunk, and `output` appears only when complete (byte-identical to an
+    uninterrupted run). `on_bad_row='error'` checks the rows first (no model) and stops at the first
+    unusable one, naming its line; 'skip' annotates the rest and lists the skipped rows, with line and
+    reason, in `<output>.skipped.csv`. `shard='i/n'` annotates the i-th of n contiguous parts of the rows
+    (their outputs concatenate back in order, see `merge_tables`). `chunk_size=0` is the in-memory path
+    (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`.
     """
-    parse_threshold(threshold)  # bad values fail before the model loads
+    if chunk_size == 0:
+        if on_bad_row != "error":
+            raise InputError(f"--on-bad-row {on_bad_row}: needs streaming; expected --chunk-size > 0")
+        return annotate_file_in_memory(run_dir, input_path, output_path, text_col, threshold, stage, batch_size,
+                                       shard, labels, label_sep, verbose)
+    if chunk_size < 0:
+        raise InputError(f"--chunk-size {chunk_size}: expected a positive number of rows (0: whole file in memory)")
+    if on_bad_row not in BAD_ROW_POLICIES:
+        raise InputError(f"--on-bad-row {on_bad_row}: expected one of {', '.join(BAD_ROW_POLICIES)}")
     part, parts = parse_shard(shard)
-    if labels and not label_sep:
-        raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
-    fmt_out = table_format(output_path)
-    annotator = Annotator(run_dir, stage)
-    if threshold is not None or labels:
-        annotator.threshold(TUNED if threshold is None else threshold)  # a missing tuned threshold fails here
-    frame = read_table(input_path)
-    if parts > 1:
-        frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
-    texts = _check_texts(frame, text_col, input_path)
-    clash = [n for n in annotator.label_names if n in frame.columns]
-    if clash:
-        raise InputError(f"{input_path}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
-    if labels and LABELS_COLUMN in frame.columns:
-        raise InputError(f"{input_path}: column '{LABELS_COLUMN}' exists; rename it so --labels can add it")
+    fmt_out = stream_format(output_path)
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
-    raw = annotator.raw_scores(texts, batch_size=batch_size, verbose=1)
-    scores = annotator.annotate_scores(raw, threshold, labels, label_sep)
-    scores[annotator.label_names] = scores[annotator.label_names].round(2)
-    result = pd.concat([frame.reset_index(drop=True), scores], axis=1)
-    with atomic_write(output_path) as handle:
-        if fmt_out == "jsonl":
-            result.to_json(handle, orient="records", lines=True, force_ascii=False)
-        else:
-            result.to_csv(handle, index=False, sep="\t" if fmt_out == "tsv" else ",", lineterminator="\n")
-    return len(result)
+    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size)
+    reader = TableReader(input_path, chunk_size)
+    scorer.check_columns(reader.columns, input_path)
+    lo, hi = 0, None
+    if parts > 1:
+        n = reader.count(exact=True)
+        lo, hi = part * n // parts, (part + 1) * n // parts
+    side = skipped_path(output_path) if on_bad_row == "skip" else None
+    job = ResumableOutput(output_path, fmt_out, side)
+    options = {**scorer.options(), "chunk_size": chunk_size, "shard": [part, parts], "on_bad_row": on_bad_row,
+               "output_format": fmt_out}
+    counts, note = job.resume({"input": fingerprint(input_path), "options": options})
+    if note:
+        print(note, file=sys.stderr)
+    total = _total(reader, scorer, lo, hi, counts["records"], on_bad_row)
+    if counts["records"]:
+        print(f"resuming {job.main.part}: {counts['records']} of {total or 'the'} rows done", file=sys.stderr)
+    resumed_from = counts["records"]
+    reader = TableReader(input_path, chunk_size, start=lo + resumed_from, stop=hi)
+    job.open(counts)
+    try:
+        _stream(reader, scorer, job, counts, on_bad_row, total, verbose)
+        job.finish()
+    except InputError:
+        job.discard()
+        raise
+    finally:
+        job.close()
+    return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from)
+
+
+def _total(reader, scorer, lo, hi, done, on_bad_row):
+    """The rows this job covers: with `on_bad_row='error'` found by checking every remaining row first
+    (reading only, no model), so a bad row stops the job before any scoring; else a cheap count or None."""
+    if on_bad_row == "error":
+        n = done
+        for chunk in TableReader(reader.path, reader.chunk_size, start=lo + done, stop=hi):
+            error = _chunk_errors(scorer, chunk)
+            bad = np.flatnonzero(error != "")
+            if len(bad):
+                raise _bad_row(reader, chunk.where[bad[0]], error[bad[0]])
+            n += len(chunk)
+        return n
+    if hi is not None:
+        return hi - lo
+    return reader.count(exact=False)
+
+
+def _stream(reader, scorer, job, counts, on_bad_row, total, verbose):
+    """Score and append chunk after chunk, committing the progress after each one."""
+    bar = keras.utils.Progbar(total, unit_name="row", stateful_metrics=["rows/s"]) if verbose else None
+    start, first = time.perf_counter(), counts["records"]
+    if bar is not None and first:
+        bar.update(first)
+    for chunk in reader:
+        error = _chunk_errors(scorer, chunk)
+        good = error == ""
+        if on_bad_row == "error" and not good.all():
+            bad = int(np.flatnonzero(~good)[0])
+            raise _bad_row(reader, chunk.where[bad], error[bad])
+        job.main.append(scorer(chunk.frame[good]), header=counts["chunks"] == 0)
+        if job.side is not None:
+            job.side.append(pd.DataFrame({reader.where_name: chunk.where[~good], "reason": error[~good]}),
+                            header=counts["chunks"] == 0)
+        counts["chunks"] += 1
+        counts["records"] += len(chunk)
+        counts["rows"] += int(good.sum())
+        counts["skipped"] += int((~good).sum())
+        job.commit(counts)
+        if bar is not None:
+            rate = (counts["records"] - first) / max(time.perf_counter() - start, 1e-9)
+            bar.update(counts["records"], [("rows/s", round(rate))])
+    if counts["chunks"] == 0:  # no rows: the output still gets its header (or schema)
+        job.main.append(scorer(pd.DataFrame({c: pd.Series(dtype=object) for c in reader.columns})), header=True)
+        if job.side is not None:
+            job.side.append(pd.DataFrame({reader.where_name: [], "reason": []}), header=True)
+        job.commit(counts)
+    if bar is not None:
+        bar.update(counts["records"], finalize=True)
+
+
+def _read_whole(path):
+    """The whole table in memory (the path before streaming): `read_table`, or pandas for Parquet."""
+    if stream_format(path) != "parquet":
+        return read_table(path)
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found")
+    require_pyarrow(path)
+    return pd.read_parquet(path)
+
+
+def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
+                            stage: str | None = None, batch_size: int = 256, shard: str | None = None,
+                            labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1) -> AnnotateSummary:
+    """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
+
+    Memory grows with the file; kept as the reference the streaming path is measured and tested against.
+    """
+    part, parts = parse_shard(shard)
+    fmt_out = stream_format(output_path)
+    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size)
+    frame = _read_whole(input_path)
+    if parts > 1:
+        frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
+    scorer.check_columns(list(frame.columns), input_path)
+    blank = np.flatnonzero(scorer.errors(frame) != "")
+    if len(blank):
+        raise InputError(f"{input_path}: row {frame.index[blank[0]] + 1}, column '{text_col}': empty text; expected "
+                         f"non-empty text ({len(blank)} empty row(s))")
+    out_dir = Path(output_path).parent
+    if not out_dir.is_dir():
+        raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
+    result = scorer(frame)
+    if fmt_out == "parquet":
+        with atomic_write(output_path, "wb") as handle:
+            result.to_parquet(handle, index=False)
+    else:
+        with atomic_write(output_path, "wb") as handle:
+            handle.write(encode_chunk(result, fmt_out, header=True))
+    return AnnotateSummary(len(result))
 
 
 def evaluate_run(run_dir, stages=None, output=None) -> dict:

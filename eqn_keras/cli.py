@@ -1,4 +1,4 @@
-"""The `eqn-keras` command line: train, annotate, evaluate, export, encoder, reproduce."""
+"""The `eqn-keras` command line: train, annotate, annotate-merge, evaluate, export, encoder, reproduce."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def _add_data_args(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .annotate import BAD_ROW_POLICIES, CHUNK_SIZE
     from .builders import ARCHS
     from .heads import HEADS
 
@@ -72,7 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
     a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
     a.add_argument("--batch-size", type=int, default=256)
-    a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine)")
+    a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine); "
+                                   "join the outputs with annotate-merge")
+    a.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
+                   help=f"rows read, scored and written at a time (default {CHUNK_SIZE}); memory holds one chunk. "
+                        "0 = the whole file in memory at once (no resume)")
+    a.add_argument("--on-bad-row", default="error", choices=BAD_ROW_POLICIES,
+                   help="error (default): check every row first and stop at the first unusable one (empty text, "
+                        "unparsable record), naming its line; skip: annotate the rest and list the skipped rows "
+                        "with line and reason in OUTPUT.skipped.csv")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("annotate-merge",
+                       help="concatenate the outputs of 'annotate --shard i/n', in order, into one file")
+    m.add_argument("parts", nargs="+", help="the shard outputs in shard order (0/n first)")
+    m.add_argument("--output", required=True, help="the merged file (same format as the parts)")
 
     x = sub.add_parser("export", help="write a run's model as a TensorFlow Serving SavedModel")
     x.add_argument("run_dir")
@@ -134,10 +149,21 @@ def cmd_export(args) -> int:
 def cmd_annotate(args) -> int:
     from .annotate import annotate_file
 
-    n = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
-                      stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
-                      label_sep=args.label_sep)
-    print(f"annotated {n} texts -> {args.output}")
+    done = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
+                         stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
+                         label_sep=args.label_sep, chunk_size=args.chunk_size, on_bad_row=args.on_bad_row,
+                         verbose=0 if args.quiet else 1)
+    print(f"annotated {done.rows} texts -> {args.output}")
+    if done.skipped_path is not None:
+        print(f"skipped {done.skipped} rows -> {done.skipped_path}")
+    return 0
+
+
+def cmd_annotate_merge(args) -> int:
+    from .tablestream import merge_tables
+
+    merge_tables(args.parts, args.output)
+    print(f"merged {len(args.parts)} parts -> {args.output}")
     return 0
 
 
@@ -176,8 +202,8 @@ def main(argv=None) -> int:
     if argv[:1] == ["reproduce"]:
         return cmd_reproduce(argv[1:])
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "annotate": cmd_annotate, "evaluate": cmd_evaluate,
-               "export": cmd_export, "encoder": _cmd_encoder}[args.command]
+    handler = {"train": cmd_train, "annotate": cmd_annotate, "annotate-merge": cmd_annotate_merge,
+               "evaluate": cmd_evaluate, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:
         return handler(args)
     except InputError as err:

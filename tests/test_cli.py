@@ -46,7 +46,7 @@ def test_annotate_jsonl(tiny_run, tmp_path):
 
 @pytest.mark.parametrize("content,needle", [
     ("words\nhello\n", "no column 'text'"),
-    ("text\nhello\n   \n", "row 2, column 'text': empty text"),
+    ("text\nhello\n   \n", "in.csv:3: column 'text' is empty"),
     (b"text\nhello \xff there\n", "in.csv:2: byte 0xff"),
     ("", "file is empty"),
 ])
