@@ -43,7 +43,7 @@ class EpochRandomness(keras.callbacks.Callback):
             self._started = True
         for variable in self.model.variables:
             if variable.path.endswith("seed_generator_state"):
-                state = keras.ops.convert_to_numpy(variable)
+                state = variable.numpy()  # not ops.convert_to_numpy: np.array(tf.Variable) warns under NumPy 2
                 variable.assign(np.array([state[0], epoch * _COUNTER_STRIDE], dtype=state.dtype))
 
 
