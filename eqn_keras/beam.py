@@ -9,8 +9,10 @@ this package's training code. Needs the optional extra: pip install "eqn-keras[b
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
+import shutil
 from pathlib import Path
 
 import apache_beam as beam
@@ -167,12 +169,32 @@ def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: st
                                              num_shards=num_shards))
 
 
+def _remove_temp(folder: str, stem: str) -> None:
+    """Delete the write step's temporary folders (beam-temp-<stem>-*) that a failed run leaves."""
+    pattern = FileSystems.join(folder, f"beam-temp-{stem}-*")
+    if "://" not in folder:
+        for path in glob.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    files = [m.path for m in FileSystems.match([pattern + "/*"])[0].metadata_list]
+    if files:
+        FileSystems.delete(files)
+
+
 def annotate_beam(model_dir, input_pattern: str, output_prefix: str, text_col: str = "text",
                   pipeline_args=(), num_shards: int = 0, batch_size: int = 256) -> list:
-    """Run the annotation pipeline with `pipeline_args` (e.g. --runner DirectRunner); return the shard paths."""
+    """Run the annotation pipeline with `pipeline_args` (e.g. --runner DirectRunner); return the shard paths.
+
+    A failed run leaves no output shard and removes the runner's temporary files under the output's folder.
+    """
     options = PipelineOptions(list(pipeline_args))
-    with beam.Pipeline(options=options) as pipeline:
-        annotate_pipeline(pipeline, model_dir, input_pattern, output_prefix, text_col, num_shards, batch_size)
     suffix = Path(output_prefix).suffix
     prefix = str(output_prefix)[: -len(suffix)] if suffix else str(output_prefix)
+    folder, stem = FileSystems.split(prefix)
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            annotate_pipeline(pipeline, model_dir, input_pattern, output_prefix, text_col, num_shards, batch_size)
+    except BaseException:
+        _remove_temp(folder, stem)
+        raise
     return sorted(m.path for m in FileSystems.match([f"{prefix}-*-of-*{suffix or ''}"])[0].metadata_list)

@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "unparsable record), naming its line; skip: annotate the rest and list the skipped rows "
                         "with line and reason in OUTPUT.skipped.csv")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, PrismRunner, "
+                                    "DataflowRunner, FlinkRunner, SparkRunner; needs eqn-keras[beam]): --input may be "
+                                    "a glob of shards, --output is the prefix of sharded outputs, and options this "
+                                    "command does not know are Beam pipeline options")
+    a.add_argument("--num-shards", type=int, default=0, help="with --runner: output shards (default: the runner's choice)")
 
     m = sub.add_parser("annotate-merge",
                        help="concatenate the outputs of 'annotate --shard i/n', in order, into one file")
@@ -159,6 +164,36 @@ def cmd_annotate(args) -> int:
     return 0
 
 
+def cmd_annotate_beam(args, pipeline_args) -> int:
+    """`annotate --runner`: RunInference over the run's SavedModel (a run directory is exported first)."""
+    import tempfile
+
+    from .fileio import InputError
+
+    for flag, value in (("--threshold", args.threshold), ("--labels", args.labels), ("--shard", args.shard),
+                        ("--stage", args.stage)):
+        if value:
+            raise InputError(f"{flag}: not available with --runner; the pipeline writes the energies of the "
+                             "exported stage (export another stage with 'eqn-keras export --stage')")
+    try:
+        from .beam import annotate_beam
+    except ImportError as err:
+        raise InputError(f"--runner {args.runner}: Apache Beam is not installed ({err}); "
+                         'pip install "eqn-keras[beam]"') from None
+    model = Path(args.model)
+    with tempfile.TemporaryDirectory(prefix="eqn-beam-model-") as tmp:
+        if (model / "config.json").is_file():
+            from .export import export_run
+
+            # a local copy: a remote runner's workers need --model on storage they can read (gs://, s3://, ...)
+            model = export_run(model, out=tmp)
+        shards = annotate_beam(model, args.input, args.output, text_col=args.text_col,
+                               pipeline_args=[f"--runner={args.runner}", *pipeline_args], num_shards=args.num_shards,
+                               batch_size=args.batch_size)
+    print(f"annotated {args.input} -> {len(shards)} shard(s): {', '.join(shards[:3])}{' ...' if len(shards) > 3 else ''}")
+    return 0
+
+
 def cmd_annotate_merge(args) -> int:
     from .tablestream import merge_tables
 
@@ -201,7 +236,16 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reproduce"]:
         return cmd_reproduce(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (args.command == "annotate" and args.runner):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "annotate" and args.runner:
+        try:
+            return cmd_annotate_beam(args, extra)
+        except InputError as err:
+            print(f"eqn-keras: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     handler = {"train": cmd_train, "annotate": cmd_annotate, "annotate-merge": cmd_annotate_merge,
                "evaluate": cmd_evaluate, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:

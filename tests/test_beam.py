@@ -79,3 +79,35 @@ def test_beam_refuses_a_run_directory_and_a_missing_column(tiny_run, export_dir,
     with pytest.raises(InputError, match="no column 'body'"):
         annotate_beam(export_dir, str(corpus / "all.csv"), str(tmp_path / "o.csv"), text_col="body")
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_runner_exports_the_run_and_passes_beam_options(tiny_run, corpus, tmp_path, capsys):
+    from eqn_keras.cli import main
+
+    out = tmp_path / "cli" / "scored.csv"
+    assert main(["annotate", "--runner", "DirectRunner", "--model", str(tiny_run), "--input",
+                 str(corpus / "shards" / "part-*.csv"), "--output", str(out), "--num-shards", "3",
+                 "--direct_num_workers=1"]) == 0  # the last one is Beam's, not ours
+    shards = sorted((tmp_path / "cli").glob("scored-*-of-00003.csv"))
+    assert len(shards) == 3 and "3 shard(s)" in capsys.readouterr().out
+    beam = pd.concat([pd.read_csv(p, dtype={"id": str}, keep_default_na=False) for p in shards]).set_index("id")
+    single = _single_machine(tiny_run, corpus, tmp_path)
+    pd.testing.assert_frame_equal(beam.sort_index(), single)
+
+
+def test_cli_runner_bad_row_is_one_line_and_leaves_no_output(tiny_run, tmp_path, capsys):
+    from eqn_keras.cli import main
+
+    (tmp_path / "in").mkdir()
+    pd.DataFrame({"text": ["so happy", "worried"]}).to_csv(tmp_path / "in" / "a.csv", index=False)
+    (tmp_path / "in" / "b.csv").write_text("text\nglad\n\"\"\nmad\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["annotate", "--runner", "DirectRunner", "--model", str(tiny_run), "--input",
+                 str(tmp_path / "in" / "*.csv"), "--output", str(out / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("eqn-keras: error: ") and "b.csv: row 2, column 'text': empty text" in err
+    assert list(out.iterdir()) == []
+    assert main(["annotate", "--runner", "DirectRunner", "--model", str(tiny_run), "--input", "x.csv",
+                 "--output", "y.csv", "--threshold", "2"]) == 2
+    assert "--threshold: not available with --runner" in capsys.readouterr().err
