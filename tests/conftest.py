@@ -75,7 +75,7 @@ def arch_runs(tmp_path_factory, emotion_csv):
 
     base = tmp_path_factory.mktemp("arch_runs")
     for arch in TOKEN_ARCHS:
-        assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "2", "--stages", "1",
+        assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "1", "--stages", "1",
                      "--out", str(base / arch), "--quiet"]) == 0
     return {arch: base / arch for arch in TOKEN_ARCHS}
 

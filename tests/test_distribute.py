@@ -25,7 +25,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _train_args(data, out):
-    return ["train", "--arch", "textcnn", "--data", str(data), "--epochs", "2", "--batch-size", "16",
+    return ["train", "--arch", "ann", "--data", str(data), "--epochs", "1", "--batch-size", "16",
             "--out", str(out), "--quiet"]
 
 

@@ -13,76 +13,87 @@ from eqn_keras.export import export_run
 
 TEXTS = ["so happy and glad today", "furious!!! and MAD", "i was worried, nervous", "x"]
 
-# Runs in a fresh interpreter that imports TensorFlow only, like a model server would.
+# Runs in a fresh interpreter that imports TensorFlow only, like a model server would; serves every export
+# given (one process for all: each start imports TensorFlow, which is most of the time).
 SERVE_SCRIPT = r"""
 import json, sys
 import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-texts = json.loads(sys.argv[2])
-out = model.signatures["serving_default"](text=tf.constant(texts))
-ids = model.signatures["token_ids"](token_ids=tf.constant([[2, 3, 0, 0]], dtype=tf.int32))
+paths, texts = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+served = {}
+for key, path in paths.items():
+    model = tf.saved_model.load(path)
+    out = model.signatures["serving_default"](text=tf.constant(texts))
+    ids = model.signatures["token_ids"](token_ids=tf.constant([[2, 3, 0, 0]], dtype=tf.int32))
+    served[key] = {k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
+                   for k, v in out.items()} | {"ids_energy": ids["energy"].numpy().tolist()}
 assert "eqn_keras" not in sys.modules and "keras_hub" not in sys.modules
-print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
-                  for k, v in out.items()} | {"ids_energy": ids["energy"].numpy().tolist()}))
+print(json.dumps(served))
 """
 
 
-def _serve(path, texts):
-    done = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, str(path), json.dumps(texts)],
-                          capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module")
+def exports(arch_runs, tiny_run, tmp_path_factory):
+    """Each arch's run and the tiny two-stage run, exported: {key: SavedModel folder}."""
+    out = tmp_path_factory.mktemp("exports")
+    paths = {arch: export_run(arch_runs[arch], out=out / "models") for arch in TOKEN_ARCHS}
+    paths["tiny"] = export_run(tiny_run, out=out / "tiny")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def served(exports):
+    """What a TensorFlow-only process gets from each export's signatures for TEXTS."""
+    done = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, json.dumps({k: str(p) for k, p in exports.items()}),
+                           json.dumps(TEXTS)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("arch", TOKEN_ARCHS)
-def test_export_serves_raw_text_like_keras(arch_runs, tmp_path, arch):
-    path = export_run(arch_runs[arch], out=tmp_path / "models")
-    assert path == tmp_path / "models" / f"emotions-{arch}-coeqn" / "1"
-    served = _serve(path, TEXTS)
+def test_export_serves_raw_text_like_keras(arch_runs, exports, served, arch):
+    assert exports[arch] == exports["ann"].parent.parent / f"emotions-{arch}-coeqn" / "1"
     annotator = Annotator(arch_runs[arch])
     expected, top = annotator.score(TEXTS), annotator.raw_scores(TEXTS).argmax(axis=1)
-    energy = np.array(served["energy"])
+    energy = np.array(served[arch]["energy"])
     assert energy.shape == (len(TEXTS), 3)
     assert np.abs(energy - expected).max() < 1e-4
-    assert served["top_label_id"] == top.tolist()
-    assert served["top_label"] == [["anger", "fear", "joy"][i] for i in top]
-    np.testing.assert_allclose(served["top_score"], expected.max(axis=1), atol=1e-4)
-    assert np.array(served["ids_energy"]).shape == (1, 3)
+    assert served[arch]["top_label_id"] == top.tolist()
+    assert served[arch]["top_label"] == [["anger", "fear", "joy"][i] for i in top]
+    np.testing.assert_allclose(served[arch]["top_score"], expected.max(axis=1), atol=1e-4)
+    assert np.array(served[arch]["ids_energy"]).shape == (1, 3)
 
 
-def test_served_energies_are_clipped_like_the_annotator(tiny_run, tmp_path):
+def test_served_energies_are_clipped_like_the_annotator(tiny_run, exports, served):
     """The tiny run's linear head scores outside 0-10: serving_default and token_ids clip, as Annotator does."""
     annotator = Annotator(tiny_run)
     raw = annotator.raw_scores(TEXTS)
     assert (raw < 0).any() and (raw > 10).any(), "the fixture run should score outside 0-10"
-    path = export_run(tiny_run, out=tmp_path)
-    served = _serve(path, TEXTS)
-    np.testing.assert_allclose(served["energy"], np.clip(raw, 0, 10), atol=1e-4)
-    assert served["top_label_id"] == raw.argmax(axis=1).tolist()
-    np.testing.assert_allclose(served["top_score"], np.clip(raw.max(axis=1), 0, 10), atol=1e-4)
+    np.testing.assert_allclose(served["tiny"]["energy"], np.clip(raw, 0, 10), atol=1e-4)
+    assert served["tiny"]["top_label_id"] == raw.argmax(axis=1).tolist()
+    np.testing.assert_allclose(served["tiny"]["top_score"], np.clip(raw.max(axis=1), 0, 10), atol=1e-4)
     raw_ids = np.asarray(annotator.core.predict_on_batch(np.array([[2, 3, 0, 0]], dtype=np.int32)))
-    np.testing.assert_allclose(served["ids_energy"], np.clip(raw_ids, 0, 10), atol=1e-4)
-    card = json.loads((path / "assets.extra" / "model_card.json").read_text())
+    np.testing.assert_allclose(served["tiny"]["ids_energy"], np.clip(raw_ids, 0, 10), atol=1e-4)
+    card = json.loads((exports["tiny"] / "assets.extra" / "model_card.json").read_text())
     assert card["energy_range"] == [0.0, 10.0]
     assert card["threshold"] == json.loads((tiny_run / "metrics.json").read_text())["stages"]["eqn"]["threshold"]
 
 
-def test_model_card_labels_and_layout(arch_runs, tmp_path):
-    path = export_run(arch_runs["textcnn"], out=tmp_path, name="tc")
+def test_model_card_labels_and_layout(arch_runs, exports):
+    path = exports["textcnn"]
     assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
     assert (path / "assets" / "labels.txt").read_text().split() == ["anger", "fear", "joy"]
     card = json.loads((path / "assets.extra" / "model_card.json").read_text())
     assert card["arch"] == "textcnn" and card["stage"] == "coeqn" and card["label_names"] == ["anger", "fear", "joy"]
     for key in ("dataset", "metrics", "threshold", "eqn_keras", "tensorflow"):
         assert key in card
-    assert export_run(arch_runs["textcnn"], out=tmp_path, name="tc").name == "2"
+    assert export_run(arch_runs["textcnn"], out=path.parent.parent).name == "2"
 
 
-def test_saved_model_cli_lists_signatures(arch_runs, tmp_path):
+def test_saved_model_cli_lists_signatures(exports):
     cli = shutil.which("saved_model_cli")
     if cli is None:
         pytest.skip("saved_model_cli not on PATH")
-    path = export_run(arch_runs["lstm"], out=tmp_path)
+    path = exports["lstm"]
     shown = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
     for needle in ("signature_def['serving_default']", "inputs['text']", "DT_STRING", "outputs['energy']",
@@ -90,13 +101,13 @@ def test_saved_model_cli_lists_signatures(arch_runs, tmp_path):
         assert needle in shown.stdout
 
 
-def test_graph_pins_no_device(arch_runs, tmp_path):
+def test_graph_pins_no_device(exports):
     """The model's math is free to run on a GPU: nothing names a GPU, TPU or job, and the only pinned nodes
     are the tokenizer's string ops, which Keras places on CPU:0 (they have no GPU kernels; every server has
     a CPU:0), and TensorFlow's own checkpoint save/restore functions."""
     from tensorflow.core.protobuf import saved_model_pb2
 
-    path = export_run(arch_runs["cnn"], out=tmp_path)
+    path = exports["cnn"]
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     graph = proto.meta_graphs[0].graph_def

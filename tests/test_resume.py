@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -76,11 +75,24 @@ def uninterrupted(resume_csv, tmp_path_factory):
     return out
 
 
-def test_killed_in_every_stage_resumes_to_the_same_run(resume_csv, uninterrupted, tmp_path):
+def test_killed_in_every_stage_resumes_to_the_same_run(resume_csv, uninterrupted, tmp_path, capsys):
+    """Killed after CoEQN's first epoch, during label regression and after EQN's first epoch, then rerun: the
+    uninterrupted run's files. On the way, a rerun with another seed is refused, and a regressed-labels cache
+    that does not name coeqn.keras's digest is not reused (its labels are zeros: reused, EQN would differ)."""
     out = tmp_path / "run"
     _kill_when(resume_csv, out, "backup/coeqn/training_metadata.json@1")  # stage 1, after its first epoch
+    args = _command(resume_csv, out)[3:]
+    args[args.index("--seed") + 1] = "8"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds an unfinished run with seed=7, this one has 8" in err and len(err.strip().splitlines()) == 1
     _kill_when(resume_csv, out, "report_coeqn.json")                      # stage 1 done: during label regression
     _kill_when(resume_csv, out, "backup/eqn/training_metadata.json@1")    # stage 2, after its first epoch
+    cache = out / "regressed_coeqn.npz"
+    with np.load(cache) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(cache, **{**arrays, "model_sha256": "0" * 64, "train": np.zeros_like(arrays["train"]),
+                       "dev": np.zeros_like(arrays["dev"])})
     done = subprocess.run(_command(resume_csv, out), capture_output=True, text=True, check=True)
     assert "resuming the unfinished run" in done.stdout
     assert "stage coeqn: finished before the interruption, reused" in done.stdout
@@ -88,28 +100,3 @@ def test_killed_in_every_stage_resumes_to_the_same_run(resume_csv, uninterrupted
     config = json.loads((out / "config.json").read_text())
     assert len(config["resumed"]) == 3
     assert not (out / "backup" / "eqn").exists()
-
-
-def test_label_regression_is_redone_when_its_cache_does_not_match(resume_csv, uninterrupted, tmp_path):
-    out = tmp_path / "run"
-    _kill_when(resume_csv, out, "backup/eqn/training_metadata.json@1")
-    # A regressed-labels file from another model: its digest no longer names coeqn.keras, so it is not reused.
-    cache = out / "regressed_coeqn.npz"
-    with np.load(cache) as data:
-        arrays = {k: data[k] for k in data.files}
-    np.savez(cache, **{**arrays, "model_sha256": "0" * 64, "train": np.zeros_like(arrays["train"])})
-    shutil.rmtree(out / "backup" / "eqn")  # stage 2 starts over from the labels regressed again
-    (out / "history_eqn.csv").unlink()
-    subprocess.run(_command(resume_csv, out), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _assert_same_run(uninterrupted, out)
-
-
-def test_resume_with_other_options_is_refused(resume_csv, tmp_path, capsys):
-    out = tmp_path / "run"
-    _kill_when(resume_csv, out, "backup/coeqn/training_metadata.json@1")
-    args = _command(resume_csv, out)[3:]
-    args[args.index("--seed") + 1] = "8"
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "holds an unfinished run with seed=7, this one has 8" in err and len(err.strip().splitlines()) == 1
-    assert not (out / "metrics.json").exists()

@@ -90,16 +90,18 @@ def test_saved_model_takes_raw_text_and_matches_annotator(tiny_run):
     assert direct[0].argmax() == 2 and direct[1].argmax() == 0 and direct[2].argmax() == 1
 
 
-def test_seeded_runs_repeat_exactly(tmp_path, emotion_csv):
-    runs = []
-    for name in ("a", "b"):
-        cfg = TrainConfig(arch="textcnn", data=str(emotion_csv), epochs=2, batch_size=16, seed=7,
-                          out=str(tmp_path / name), verbose=0)
-        runs.append(train(cfg))
-    for stage in ("coeqn", "eqn"):
-        assert runs[0]["stages"][stage]["history"] == runs[1]["stages"][stage]["history"]
-    a = (tmp_path / "a" / "regressed_train.csv").read_text()
-    assert a == (tmp_path / "b" / "regressed_train.csv").read_text()
+def test_seeded_runs_repeat_exactly(tmp_path, arch_runs):
+    """conftest's TextCNN run (convolutions) trained again with its config.json: the same history and scores.
+    (That two-stage ANN runs repeat exactly is what test_resume shows.)"""
+    out = tmp_path / "again"
+    options = json.loads((arch_runs["textcnn"] / "config.json").read_text())["config"]
+    train(TrainConfig(**{**options, "out": str(out), "verbose": 0}))
+    first = json.loads((arch_runs["textcnn"] / "metrics.json").read_text())["stages"]["coeqn"]
+    again = json.loads((out / "metrics.json").read_text())["stages"]["coeqn"]
+    assert again["history"] == first["history"]
+    with np.load(arch_runs["textcnn"] / "scores_coeqn.npz") as a, np.load(out / "scores_coeqn.npz") as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_stages_1_stops_after_coeqn(tmp_path, emotion_csv, capsys):
@@ -122,7 +124,7 @@ def test_baseline_heads_train_in_one_stage(tmp_path, emotion_csv, head):
 
 def test_multi_label_run_and_evaluate_tables(tmp_path, multi_csv, capsys):
     out = tmp_path / "m"
-    assert main(["train", "--arch", "textcnn", "--data", str(multi_csv), "--label-sep", "|", "--epochs", "3",
+    assert main(["train", "--arch", "ann", "--data", str(multi_csv), "--label-sep", "|", "--epochs", "2",
                  "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["multi_label"] and metrics["stages"]["eqn"]["table3_metric"] == "hit_rate"
@@ -191,7 +193,7 @@ def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotio
     starts = _record_fit_starts(monkeypatch)
     out = tmp_path / "v"
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--head", "eqn_bce", "--stages", "3",
-                 "--regress-temperature", "2", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+                 "--regress-temperature", "2", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["stages"]) == ["coeqn", "eqn", "eqn3"] and metrics["final_stage"] == "eqn3"
     for name in ("regressed_train.csv", "regressed_train_eqn.csv", "eqn3.keras"):
@@ -227,38 +229,40 @@ def test_bad_stage_or_temperature_is_one_line(tmp_path, emotion_csv, capsys, fla
     assert not (tmp_path / "x").exists()
 
 
-def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, emotion_csv, capsys):
-    base = ["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "2", "--seed", "5", "--quiet"]
-    assert main(base + ["--out", str(tmp_path / "full")]) == 0
-    assert main(base + ["--regress-from", f"{tmp_path / 'full'}:coeqn", "--out", str(tmp_path / "again")]) == 0
-    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, tiny_run, capsys):
+    """From conftest's tiny run (with its options) the next stage repeats the run's own exactly."""
+    options = json.loads((tiny_run / "config.json").read_text())["config"]
+    base = ["train", "--arch", "ann", "--data", options["data"], "--epochs", str(options["epochs"]), "--batch-size",
+            str(options["batch_size"]), "--learning-rate", str(options["learning_rate"]), "--seed",
+            str(options["seed"]), "--quiet"]
+    assert main(base + ["--regress-from", f"{tiny_run}:coeqn", "--out", str(tmp_path / "again")]) == 0
+    full = json.loads((tiny_run / "metrics.json").read_text())
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert list(again["stages"]) == ["eqn"] and again["regressed_from"] == "coeqn"
     assert again["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
     assert again["stages"]["eqn"]["accuracy"] == full["stages"]["eqn"]["accuracy"]
     # From the final stage (eqn) the next one is eqn3; from a baseline it is eqn.
-    assert main(base + ["--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "third")]) == 0
+    assert main(base + ["--epochs", "1", "--regress-from", str(tiny_run), "--out", str(tmp_path / "third")]) == 0
     assert json.loads((tmp_path / "third" / "config.json").read_text())["stages"] == ["eqn3"]
-    assert main(base + ["--head", "multi", "--out", str(tmp_path / "multi")]) == 0
-    assert main(base + ["--head", "eqn_bce", "--regress-from", str(tmp_path / "multi"), "--out", str(tmp_path / "bce")]) == 0
+    assert (tmp_path / "third" / "regressed_train_eqn.csv").is_file()
+    assert main(base + ["--epochs", "1", "--head", "multi", "--out", str(tmp_path / "multi")]) == 0
+    assert main(base + ["--epochs", "1", "--head", "eqn_bce", "--regress-from", str(tmp_path / "multi"),
+                        "--out", str(tmp_path / "bce")]) == 0
     regressed = pd.read_csv(tmp_path / "bce" / "regressed_train.csv")[["anger", "fear", "joy"]].to_numpy()
     assert regressed.max() == 10.0 and ((regressed > 0) & (regressed < 10)).any()
     capsys.readouterr()
-    assert (tmp_path / "third" / "regressed_train_eqn.csv").is_file()
     for flags in (["--max-train", "100"], ["--seed", "6"]):  # another subset or split: its model saw our dev/test
-        assert main(base + flags + ["--regress-from", str(tmp_path / "full"), "--out", str(tmp_path / "bad")]) == 2
+        assert main(base + flags + ["--regress-from", str(tiny_run), "--out", str(tmp_path / "bad")]) == 2
         assert "expected the same --data, --test-data, --seed, --max-train" in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()
 
 
-def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv):
-    """Output to a pipe or file: Keras verbose=2 (one line per epoch), not a progress bar redrawn every step."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "eqn_keras.cli", "train", "--arch", "ann", "--data", str(emotion_csv),
-                           "--epochs", "3", "--patience", "5", "--stages", "1", "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, check=True)
-    assert "\r" not in done.stdout and "\x08" not in done.stdout
-    epoch_lines = [line for line in done.stdout.splitlines() if " - loss: " in line]
+def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv, capsys):
+    """Output to a pipe or file (here pytest's capture, not a terminal): Keras verbose=2, one line per epoch,
+    not a progress bar redrawn every step."""
+    assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "3", "--patience", "5",
+                 "--stages", "1", "--out", str(tmp_path / "run")]) == 0
+    stdout = capsys.readouterr().out
+    assert "\r" not in stdout and "\x08" not in stdout
+    epoch_lines = [line for line in stdout.splitlines() if " - loss: " in line]
     assert len(epoch_lines) == 3 and all("val_accuracy" in line for line in epoch_lines)
