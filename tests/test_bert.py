@@ -8,7 +8,6 @@ import pytest
 from eqn_keras.annotate import Annotator
 from eqn_keras.bert import resolve_preset
 from eqn_keras.cli import main
-from eqn_keras.encoders import resolve_encoder
 from eqn_keras.export import export_run
 from eqn_keras.fileio import InputError
 
@@ -103,20 +102,3 @@ def test_hf_checkpoint_directory_is_recognised(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n")
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert resolve_preset(str(tmp_path)) == str(tmp_path)
-
-
-@pytest.mark.integration
-def test_minilm_fine_tunes_a_few_steps(tmp_path, emotion_csv):
-    """`--bert-preset minilm` finds the checkpoint that `eqn-keras encoder get minilm` fetched (CI's setup step),
-    and the real encoder trains, saves and scores (two steps, one stage: the stages are test_two_stage_bert_run's)."""
-    minilm = resolve_encoder("minilm")
-    if minilm is None:
-        pytest.skip("MiniLM not fetched (eqn-keras encoder get minilm)")
-    out = tmp_path / "minilm"
-    assert main(["train", "--arch", "bert", "--bert-preset", "minilm", "--data", str(emotion_csv), "--max-train", "32",
-                 "--epochs", "1", "--batch-size", "16", "--stages", "1", "--seq-len", "32", "--out", str(out),
-                 "--quiet"]) == 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["bert_preset"] == str(minilm)
-    scores = Annotator(out).score(["i am so happy"])
-    assert scores.shape == (1, 3) and np.isfinite(scores).all()

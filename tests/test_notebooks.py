@@ -3,11 +3,14 @@ outputs, and every notebook runs top to bottom at its small setting (EQN_NOTEBOO
 real datasets (skipped without EQN_DATA_DIR)."""
 
 import importlib.util
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
+
+from eqn_keras.encoders import resolve_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -72,3 +75,10 @@ def test_notebook_runs_at_small_setting(stem, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError, naming the cell, if any cell raises
     print(f"{stem}: {time.perf_counter() - started:.0f} s at the small setting")
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    if stem.startswith("03_"):
+        # On a CPU it fine-tunes the MiniLM that `eqn-keras encoder get minilm` (CI's setup step) put in the
+        # cache, then exports and serves it; only when that was not fetched does it fall back to TextCNN.
+        minilm = resolve_encoder("minilm")
+        (config,) = [json.loads(path.read_text()) for path in tmp_path.glob("runs/*/config.json")]
+        if minilm is not None:
+            assert config["config"]["arch"] == "bert" and config["bert_preset"] == str(minilm)

@@ -1,7 +1,6 @@
 """`eqn-keras train` killed with SIGKILL in each stage, rerun with the same --out: the uninterrupted run's results."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
