@@ -16,7 +16,7 @@ from eqn_keras.fileio import InputError
 def bert_run(tmp_path_factory, tiny_bert_preset, emotion_csv):
     out = tmp_path_factory.mktemp("bert") / "run"
     assert main(["train", "--arch", "bert", "--bert-preset", str(tiny_bert_preset), "--data", str(emotion_csv),
-                 "--epochs", "8", "--learning-rate", "0.003", "--batch-size", "16", "--out", str(out), "--quiet"]) == 0
+                 "--epochs", "5", "--learning-rate", "0.003", "--batch-size", "16", "--out", str(out), "--quiet"]) == 0
     return out
 
 
