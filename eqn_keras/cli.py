@@ -230,16 +230,22 @@ def _cmd_encoder(args) -> int:
     return cmd_encoder(args)
 
 
+def parse_command(argv) -> tuple:
+    """(args, Beam pipeline options): options the parser does not know pass only to `annotate --runner`."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (args.command == "annotate" and args.runner):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args, extra
+
+
 def main(argv=None) -> int:
     from .fileio import InputError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reproduce"]:
         return cmd_reproduce(argv[1:])
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not (args.command == "annotate" and args.runner):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args, extra = parse_command(argv)
     if args.command == "annotate" and args.runner:
         try:
             return cmd_annotate_beam(args, extra)

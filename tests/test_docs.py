@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eqn_keras.cli import build_parser
+from eqn_keras.cli import parse_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,4 +44,4 @@ def test_docs_have_commands():
 @pytest.mark.parametrize("command", _readme_commands() + _notebook_commands())
 def test_command_parses(command):
     args = shlex.split(command.replace("$(", "").replace('"$PWD', '"'))[1:]
-    build_parser().parse_args(args)
+    parse_command(args)
