@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, fmt_rate, git_commit, loadavg, machine_info, md_table, rewrite_markdown, write_outputs  # noqa: E402
+from common import MEASURE_RSS, ROOT, fmt_rate, git_commit, loadavg, machine_info, md_table, rewrite_markdown, write_outputs  # noqa: E402
 
 from eqn_keras.fileio import InputError  # noqa: E402
 from eqn_keras.tablestream import CHUNK_SIZE  # noqa: E402
@@ -47,9 +47,6 @@ from eqn_keras.tablestream import CHUNK_SIZE  # noqa: E402
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "annotate_scale"
 DEFAULT_WORK = ROOT / "benchmarks" / "work" / "annotate_scale"
 PATHS = {"streaming": None, "in-memory": 0}  # name -> --chunk-size (None: the one asked for)
-# Runs its arguments and prints the child's peak RSS (KiB) as its last line: a small parent, see above.
-MEASURE = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, usage = os.wait4(p.pid, 0); "
-           "print(usage.ru_maxrss); sys.exit(os.waitstatus_to_exitcode(status))")
 
 
 def train_run(work: Path, data_dir) -> Path:
@@ -89,7 +86,7 @@ def generate(path: Path, texts: list, rows: int, seed: int, block: int = 100_000
 def measure(args: list) -> dict:
     """Run `eqn-keras annotate ARGS` under the small parent: wall seconds, peak RSS (MB), exit code."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "eqn_keras.cli", "annotate",
+    result = subprocess.run([sys.executable, "-c", MEASURE_RSS, sys.executable, "-m", "eqn_keras.cli", "annotate",
                              *map(str, args)], capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:

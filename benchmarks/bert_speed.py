@@ -50,7 +50,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -60,8 +59,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct, peak_rss_mb,
-    rewrite_markdown, write_outputs,
+    MEASURE_RSS, ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct,
+    peak_rss_mb, rewrite_markdown, write_outputs,
 )
 from speed import synthetic_texts  # noqa: E402
 
@@ -587,20 +586,21 @@ def make_cli_run(data: dict, texts, work: Path, seed: int) -> tuple:
 
 
 def timed_process(argv, env, timeout, log_path: Path) -> dict:
-    """Wall time from spawn to exit and the child's own peak RSS (os.wait4); its output's last lines on failure."""
+    """Wall time from spawn to exit and the command's own peak RSS (through common.MEASURE_RSS's small parent)."""
     with open(log_path, "w") as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([sys.executable, "-c", MEASURE_RSS, *argv], env=env, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         wall = time.perf_counter() - t0
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     lines = log_path.read_text(errors="replace").strip().splitlines() or ["(no output)"]
     if proc.returncode != 0:
         return {"error": lines[-1][:200] + f" (exit status {proc.returncode})", "log": "\n".join(lines[-15:])}
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0, "log": lines[-1][:300]}
+    return {"wall_s": wall, "peak_rss_mb": int(lines[-1]) / 1024.0, "log": lines[-2][:300] if len(lines) > 1 else ""}
 
 
 def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:

@@ -83,6 +83,13 @@ def loadavg():
         return None
 
 
+# Runs its arguments and prints the child's peak RSS (KiB) as its last line. Linux carries the forking
+# process's peak RSS into a child it execs, so a benchmark that has loaded TensorFlow starts the commands it
+# measures through this small parent, or their peak RSS would read as at least its own.
+MEASURE_RSS = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, usage = os.wait4(p.pid, 0); "
+               "print(usage.ru_maxrss); sys.exit(os.waitstatus_to_exitcode(status))")
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
