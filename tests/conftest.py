@@ -57,18 +57,28 @@ def multi_csv(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, emotion_csv):
+def small_vocab(tmp_path_factory):
+    """An --arch-config for runs on the made-up texts: a 64-token vocabulary. They hold about 30 words, so the
+    presets' 5,000-20,000 only add embedding rows no text reaches (same scores, to the last bit, for the ANN
+    run below) that every optimizer step and checkpoint still carries."""
+    path = tmp_path_factory.mktemp("arch_config") / "vocab64.json"
+    path.write_text('{"vocab_size": 64}')
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, emotion_csv, small_vocab):
     """A finished two-stage ANN run on the single-label fixture."""
     from eqn_keras.cli import main
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "8", "--batch-size", "16", "--learning-rate", "0.005",
-                 "--seed", "3", "--out", str(out), "--quiet"]) == 0
+                 "--seed", "3", "--arch-config", str(small_vocab), "--out", str(out), "--quiet"]) == 0
     return out
 
 
 @pytest.fixture(scope="session")
-def arch_runs(tmp_path_factory, emotion_csv):
+def arch_runs(tmp_path_factory, emotion_csv, small_vocab):
     """One quick single-stage run per arch (for export tests)."""
     from eqn_keras.builders import TOKEN_ARCHS
     from eqn_keras.cli import main
@@ -76,7 +86,7 @@ def arch_runs(tmp_path_factory, emotion_csv):
     base = tmp_path_factory.mktemp("arch_runs")
     for arch in TOKEN_ARCHS:
         assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "1", "--stages", "1",
-                     "--out", str(base / arch), "--quiet"]) == 0
+                     "--arch-config", str(small_vocab), "--out", str(base / arch), "--quiet"]) == 0
     return {arch: base / arch for arch in TOKEN_ARCHS}
 
 

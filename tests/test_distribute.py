@@ -24,14 +24,14 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _train_args(data, out):
+def _train_args(data, out, arch_config):
     return ["train", "--arch", "ann", "--data", str(data), "--epochs", "1", "--batch-size", "16",
-            "--out", str(out), "--quiet"]
+            "--arch-config", str(arch_config), "--out", str(out), "--quiet"]
 
 
-def test_mirrored_over_two_logical_cpus(tmp_path, emotion_csv):
+def test_mirrored_over_two_logical_cpus(tmp_path, emotion_csv, small_vocab):
     out = tmp_path / "mirrored"
-    done = subprocess.run([sys.executable, "-c", MIRRORED, *_train_args(emotion_csv, out), "--strategy", "mirrored"],
+    done = subprocess.run([sys.executable, "-c", MIRRORED, *_train_args(emotion_csv, out, small_vocab), "--strategy", "mirrored"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for name in RUN_FILES:
@@ -49,14 +49,14 @@ def _free_ports(n):
     return ports
 
 
-def test_multiworker_two_processes(tmp_path, emotion_csv):
+def test_multiworker_two_processes(tmp_path, emotion_csv, small_vocab):
     out = tmp_path / "multiworker"
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                                       "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "eqn_keras.cli", *_train_args(emotion_csv, out),
+        procs.append(subprocess.Popen([sys.executable, "-m", "eqn_keras.cli", *_train_args(emotion_csv, out, small_vocab),
                                        "--strategy", "multiworker"], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outputs = []

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eqn_keras.heads import HEADS, build_head, eqn_head, head_targets
+from eqn_keras.heads import build_head, eqn_head, head_targets
 
 
 def test_eqn_head_is_dense_then_linear():
@@ -18,12 +18,6 @@ def test_head_kinds_differ_only_in_last_activation(kind, activation):
     head.build((None, 8))
     assert head.layers[-1].activation.__name__ == activation
     assert [l.units for l in head.layers] == [128, 3]
-
-
-def test_losses():
-    assert HEADS["eqn"].loss == "mean_squared_error"
-    assert HEADS["single"].loss == "categorical_crossentropy"
-    assert HEADS["multi"].loss == "binary_crossentropy"
 
 
 def test_targets():

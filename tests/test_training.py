@@ -104,27 +104,42 @@ def test_seeded_runs_repeat_exactly(tmp_path, arch_runs):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_stages_1_stops_after_coeqn(tmp_path, emotion_csv, capsys):
+def test_stages_1_stops_after_coeqn_and_the_saved_model_has_the_run_options(tmp_path, emotion_csv, capsys):
+    """--arch-config and --seq-len reach the saved model: its vocabulary, padding length and layer widths."""
+    (tmp_path / "arch.json").write_text('{"vocab_size": 64, "units": 24, "head_units": 16}')
     assert main(["train", "--arch", "lstm", "--data", str(emotion_csv), "--epochs", "1", "--stages", "1",
-                 "--out", str(tmp_path / "r"), "--quiet"]) == 0
-    assert (tmp_path / "r" / "coeqn.keras").is_file()
+                 "--arch-config", str(tmp_path / "arch.json"), "--seq-len", "40", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0
     assert not (tmp_path / "r" / "eqn.keras").exists()
     assert not (tmp_path / "r" / "regressed_train.csv").exists()
     assert "test accuracy" in capsys.readouterr().out
+    tokenizer, core = split_text_model(keras.saving.load_model(tmp_path / "r" / "coeqn.keras"))
+    assert tokenizer.get_config()["max_tokens"] == 64 and tokenizer(["so happy"]).shape == (1, 40)
+    assert core.get_layer("embedding").input_dim == 64 and core.get_layer("lstm").units == 24
+    assert [layer.units for layer in core.get_layer("eqn_head").layers] == [16, 3]
 
 
 @pytest.mark.parametrize("head", ["single", "multi"])
-def test_baseline_heads_train_in_one_stage(tmp_path, emotion_csv, head):
+def test_baseline_heads_train_in_one_stage(tmp_path, emotion_csv, small_vocab, head):
+    """One stage, trained with the head's loss: the saved model's dev cross-entropy is the run's val_loss."""
+    run = tmp_path / head
     assert main(["train", "--arch", "cnn", "--data", str(emotion_csv), "--epochs", "1", "--head", head,
-                 "--out", str(tmp_path / head), "--quiet"]) == 0
-    metrics = json.loads((tmp_path / head / "metrics.json").read_text())
+                 "--arch-config", str(small_vocab), "--out", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics["stages"]) == [head]
-    assert Annotator(tmp_path / head).energy_range is None  # probabilities, not energies: never clipped
+    annotator = Annotator(run)
+    assert annotator.energy_range is None  # probabilities, not energies: never clipped
+    dev = _splits(run).dev
+    targets = init_full_labels(dev.labels, 3, 1.0, 0.0)
+    loss = {"single": keras.losses.categorical_crossentropy, "multi": keras.losses.binary_crossentropy}[head]
+    dev_loss = float(np.mean(loss(targets, annotator.raw_scores(dev.texts))))
+    assert dev_loss == pytest.approx(metrics["stages"][head]["history"]["val_loss"][0], rel=1e-3)
 
 
-def test_multi_label_run_and_evaluate_tables(tmp_path, multi_csv, capsys):
+def test_multi_label_run_and_evaluate_tables(tmp_path, multi_csv, small_vocab, capsys):
     out = tmp_path / "m"
     assert main(["train", "--arch", "ann", "--data", str(multi_csv), "--label-sep", "|", "--epochs", "2",
+                 "--arch-config", str(small_vocab),
                  "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["multi_label"] and metrics["stages"]["eqn"]["table3_metric"] == "hit_rate"
@@ -188,19 +203,20 @@ def _record_fit_starts(monkeypatch):
     return starts
 
 
-def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv, monkeypatch):
+def test_label_regression_variants_third_stage_and_bce_energies(tmp_path, emotion_csv, small_vocab, monkeypatch):
     """Also: every stage (EQN, the third) fits a freshly built model, seeded like CoEQN's, not CoEQN's weights."""
     starts = _record_fit_starts(monkeypatch)
     out = tmp_path / "v"
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--head", "eqn_bce", "--stages", "3",
-                 "--regress-temperature", "2", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+                 "--regress-temperature", "2", "--epochs", "1", "--arch-config", str(small_vocab), "--out", str(out),
+                 "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["stages"]) == ["coeqn", "eqn", "eqn3"] and metrics["final_stage"] == "eqn3"
     for name in ("regressed_train.csv", "regressed_train_eqn.csv", "eqn3.keras"):
         assert (out / name).is_file(), name
     assert not (out / "regressed_train_eqn3.csv").exists()
     keras.utils.set_random_seed(0)  # the run's --seed
-    fresh = build_model("ann", 3, "eqn_bce").get_weights()
+    fresh = build_model("ann", 3, "eqn_bce", json.loads((out / "config.json").read_text())["arch_config"]).get_weights()
     assert len(starts) == 3
     for start in starts:
         assert all(np.array_equal(a, b) for a, b in zip(start, fresh, strict=True))
@@ -234,7 +250,7 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, tiny_run, 
     options = json.loads((tiny_run / "config.json").read_text())["config"]
     base = ["train", "--arch", "ann", "--data", options["data"], "--epochs", str(options["epochs"]), "--batch-size",
             str(options["batch_size"]), "--learning-rate", str(options["learning_rate"]), "--seed",
-            str(options["seed"]), "--quiet"]
+            str(options["seed"]), "--arch-config", options["arch_config"], "--quiet"]
     assert main(base + ["--regress-from", f"{tiny_run}:coeqn", "--out", str(tmp_path / "again")]) == 0
     full = json.loads((tiny_run / "metrics.json").read_text())
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
@@ -257,11 +273,11 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, tiny_run, 
         assert not (tmp_path / "bad").exists()
 
 
-def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv, capsys):
+def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv, small_vocab, capsys):
     """Output to a pipe or file (here pytest's capture, not a terminal): Keras verbose=2, one line per epoch,
     not a progress bar redrawn every step."""
     assert main(["train", "--arch", "ann", "--data", str(emotion_csv), "--epochs", "3", "--patience", "5",
-                 "--stages", "1", "--out", str(tmp_path / "run")]) == 0
+                 "--stages", "1", "--arch-config", str(small_vocab), "--out", str(tmp_path / "run")]) == 0
     stdout = capsys.readouterr().out
     assert "\r" not in stdout and "\x08" not in stdout
     epoch_lines = [line for line in stdout.splitlines() if " - loss: " in line]
