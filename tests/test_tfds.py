@@ -156,7 +156,8 @@ def test_cli_train_on_a_prepared_tfds_folder(tfds_dir, tmp_path, small_vocab):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", "ann", "--data", "tfds:eqn_test_bools",
-           "--data-dir", str(tfds_dir), "--epochs", "1", "--arch-config", str(small_vocab), "--out", str(out), "--quiet"]
+           "--data-dir", str(tfds_dir), "--epochs", "1", "--stages", "1", "--arch-config", str(small_vocab),
+           "--out", str(out), "--quiet"]
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
