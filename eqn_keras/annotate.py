@@ -117,6 +117,16 @@ class Annotator:
 BAD_ROW_POLICIES = ("error", "skip")
 
 
+def check_columns(columns, text_col: str, label_names, path, labels: bool = False) -> None:
+    """A table can be annotated: its text column exists, and no column is named like one annotation adds."""
+    require_column(pd.DataFrame(columns=list(columns)), text_col, path)
+    clash = [n for n in label_names if n in columns]
+    if clash:
+        raise InputError(f"{path}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
+    if labels and LABELS_COLUMN in columns:
+        raise InputError(f"{path}: column '{LABELS_COLUMN}' exists; rename it so --labels can add it")
+
+
 class TableAnnotator:
     """A run's annotation of table chunks: `errors(frame)` finds the rows it cannot score, `frame_out = self(frame)`
     appends one energy column per label (clipped, 2 decimals) and, with `labels`, `annotated_labels`.
@@ -151,12 +161,7 @@ class TableAnnotator:
 
     def check_columns(self, columns, path) -> None:
         """The text column exists, and no column is named like one this adds."""
-        require_column(pd.DataFrame(columns=list(columns)), self.text_col, path)
-        clash = [n for n in self.label_names if n in columns]
-        if clash:
-            raise InputError(f"{path}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
-        if self.labels and LABELS_COLUMN in columns:
-            raise InputError(f"{path}: column '{LABELS_COLUMN}' exists; rename it so --labels can add it")
+        check_columns(columns, self.text_col, self.label_names, path, self.labels)
 
     def texts(self, frame) -> pd.Series:
         column = frame[self.text_col]

@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from .annotate import check_columns
 from .fileio import InputError, table_format
 
 LABELS_ASSET = "assets.extra/labels.txt"
@@ -146,11 +147,7 @@ def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: st
     fmt_out = table_format(output_prefix) if suffix else fmt_in
     label_names = export_label_names(model_dir)
     columns = read_header(input_pattern, fmt_in)
-    if text_col not in columns:
-        raise InputError(f"{input_pattern}: no column '{text_col}'; columns are {', '.join(columns)}")
-    clash = [n for n in label_names if n in columns]
-    if clash:
-        raise InputError(f"{input_pattern}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
+    check_columns(columns, text_col, label_names, input_pattern)
     header = None
     if fmt_out != "jsonl":
         buffer = io.StringIO()
