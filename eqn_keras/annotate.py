@@ -164,13 +164,11 @@ class TableAnnotator:
         check_columns(columns, self.text_col, self.label_names, path, self.labels)
 
     def texts(self, frame) -> pd.Series:
-        column = frame[self.text_col]
-        return column.where(column.notna(), "").astype(str)
+        return frame_texts(frame, self.text_col)
 
     def errors(self, frame) -> np.ndarray:
         """Why each row cannot be annotated ('' when it can): an empty or missing text."""
-        blank = self.texts(frame).str.strip().eq("").to_numpy(dtype=bool)
-        return np.where(blank, f"column '{self.text_col}' is empty; expected non-empty text", "").astype(object)
+        return text_errors(frame, self.text_col)
 
     def __call__(self, frame) -> pd.DataFrame:
         if len(frame):
@@ -178,8 +176,25 @@ class TableAnnotator:
         else:
             raw = np.zeros((0, len(self.label_names)), dtype=np.float32)
         scores = self.annotator.annotate_scores(raw, self.threshold, self.labels, self.label_sep)
-        scores[self.label_names] = scores[self.label_names].round(2)
-        return pd.concat([frame.reset_index(drop=True), scores], axis=1)
+        return annotated_frame(frame, scores, self.label_names)
+
+
+def frame_texts(frame, text_col: str) -> pd.Series:
+    """A table chunk's texts as strings, a missing value as ''."""
+    column = frame[text_col]
+    return column.where(column.notna(), "").astype(str)
+
+
+def text_errors(frame, text_col: str) -> np.ndarray:
+    """Why each row of a table chunk cannot be annotated ('' when it can): an empty or missing text."""
+    blank = frame_texts(frame, text_col).str.strip().eq("").to_numpy(dtype=bool)
+    return np.where(blank, f"column '{text_col}' is empty; expected non-empty text", "").astype(object)
+
+
+def annotated_frame(frame, scores: pd.DataFrame, label_names) -> pd.DataFrame:
+    """The annotated table's layout: the input columns, then `scores` with its energy columns at 2 decimals."""
+    scores[list(label_names)] = scores[list(label_names)].round(2)
+    return pd.concat([frame.reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
 
 
 def parse_shard(shard: str | None):

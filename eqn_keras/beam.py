@@ -8,21 +8,22 @@ this package's training code. Needs the optional extra: pip install "eqn-keras[b
 
 from __future__ import annotations
 
-import csv
 import glob
 import io
-import json
 import shutil
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
+import pandas as pd
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from .annotate import check_columns
+from .annotate import annotated_frame, check_columns, text_errors
 from .fileio import InputError, table_format
+from .tablestream import encode_chunk
 
 LABELS_ASSET = "assets.extra/labels.txt"
 READ_CHUNK = 10_000
@@ -73,8 +74,6 @@ def export_label_names(model_dir) -> list:
 
 def _frames(handle, fmt: str, path: str):
     """DataFrames of strings, READ_CHUNK rows at a time, from an open binary file."""
-    import pandas as pd
-
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
     if fmt == "jsonl":
         reader = pd.read_json(text, lines=True, dtype=False, chunksize=READ_CHUNK)
@@ -115,24 +114,20 @@ class ReadRows(beam.DoFn):
                 if list(frame.columns) != self._columns:
                     raise InputError(f"{path}: columns {list(frame.columns)}; expected those of the first shard, "
                                      f"{self._columns}")
+                errors = text_errors(frame, self._text_col)
+                bad = np.flatnonzero(errors != "")
+                if bad.size:
+                    raise InputError(f"{path}: row {row + bad[0] + 1}: {errors[bad[0]]}")
                 for record in frame.to_dict("records"):
                     row += 1
-                    if not str(record[self._text_col]).strip():
-                        raise InputError(f"{path}: row {row}, column '{self._text_col}': empty text; "
-                                         "expected non-empty text")
                     yield (path, row, record), record[self._text_col]
 
 
-def _format_row(keyed, columns, label_names, fmt):
-    (_, _, record), result = keyed
-    values = [record[c] for c in columns] + [repr(round(float(x), 2)) for x in result.inference]
-    if fmt == "jsonl":
-        out = dict(zip(columns, values[:len(columns)]))
-        out.update({name: round(float(x), 2) for name, x in zip(label_names, result.inference)})
-        return json.dumps(out, ensure_ascii=False)
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter="," if fmt == "csv" else "\t", lineterminator="").writerow(values)
-    return buffer.getvalue()
+def _format_batch(batch, columns, label_names, fmt):
+    """Scored rows as the lines `eqn-keras annotate` writes for them (one element of WriteToText)."""
+    frame = pd.DataFrame([record for (_, _, record), _ in batch], columns=columns)
+    scores = pd.DataFrame(np.stack([result.inference for _, result in batch]), columns=label_names)
+    return encode_chunk(annotated_frame(frame, scores, label_names), fmt, header=False).decode("utf-8").rstrip("\n")
 
 
 def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: str, text_col: str = "text",
@@ -150,9 +145,8 @@ def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: st
     check_columns(columns, text_col, label_names, input_pattern)
     header = None
     if fmt_out != "jsonl":
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter="," if fmt_out == "csv" else "\t", lineterminator="").writerow(columns + label_names)
-        header = buffer.getvalue()
+        header = encode_chunk(pd.DataFrame(columns=columns + label_names), fmt_out, header=True).decode("utf-8")
+        header = header.rstrip("\n")
     handler = KeyedModelHandler(SavedModelTextHandler(model_dir, max_batch_size=batch_size))
     prefix = str(output_prefix)[: -len(suffix)] if suffix else str(output_prefix)
     return (pipeline
@@ -161,7 +155,8 @@ def annotate_pipeline(pipeline, model_dir, input_pattern: str, output_prefix: st
             | "Read" >> beam.ParDo(ReadRows(fmt_in, text_col, columns))
             | "Spread" >> beam.Reshuffle()
             | "Score" >> RunInference(handler)
-            | "Format" >> beam.Map(_format_row, columns, label_names, fmt_out)
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
+            | "Format" >> beam.Map(_format_batch, columns, label_names, fmt_out)
             | "Write" >> beam.io.WriteToText(prefix, file_name_suffix=suffix or f".{fmt_in}", header=header,
                                              num_shards=num_shards))
 

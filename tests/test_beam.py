@@ -30,6 +30,7 @@ def corpus(tmp_path_factory):
         frame.iloc[k::3].to_csv(base / "shards" / f"part-{k}.csv", index=False)
         frame.iloc[k::3].to_json(base / "shards" / f"part-{k}.jsonl", orient="records", lines=True, force_ascii=False)
     frame.to_csv(base / "all.csv", index=False)
+    frame.to_json(base / "all.jsonl", orient="records", lines=True, force_ascii=False)
     return base
 
 
@@ -58,16 +59,20 @@ def test_beam_equals_single_machine_annotation(tiny_run, export_dir, corpus, tmp
     assert single[labels].to_numpy().std() > 0  # the scores depend on the text
 
 
-def test_beam_jsonl_shards_keep_every_field(export_dir, corpus, tmp_path):
+def test_beam_jsonl_shards_are_the_single_machine_lines(tiny_run, export_dir, corpus, tmp_path):
+    from eqn_keras.annotate import annotate_file
     from eqn_keras.beam import annotate_beam, export_label_names
 
     shards = annotate_beam(export_dir, str(corpus / "shards" / "part-*.jsonl"), str(tmp_path / "out.jsonl"),
                            pipeline_args=["--runner=DirectRunner"])
-    rows = [json.loads(line) for p in shards for line in open(p, encoding="utf-8")]
+    lines = [line for p in shards for line in open(p, encoding="utf-8")]
+    rows = [json.loads(line) for line in lines]
     names = export_label_names(export_dir)
     assert len(rows) == 600 and sorted(r["id"] for r in rows) == [f"r{i:04d}" for i in range(600)]
     assert all(list(r) == ["id", "text", "source", *names] for r in rows)
-    assert all(0.0 <= r[n] <= 10.0 for r in rows for n in names)
+    # JSONL has one record per line: the shards hold, line for line, what single-machine annotate writes
+    annotate_file(tiny_run, corpus / "all.jsonl", tmp_path / "single.jsonl")
+    assert sorted(lines) == sorted(open(tmp_path / "single.jsonl", encoding="utf-8"))
 
 
 def test_beam_refuses_a_run_directory_and_a_missing_column(tiny_run, export_dir, corpus, tmp_path):
@@ -106,7 +111,7 @@ def test_cli_runner_bad_row_is_one_line_and_leaves_no_output(tiny_run, tmp_path,
     assert main(["annotate", "--runner", "DirectRunner", "--model", str(tiny_run), "--input",
                  str(tmp_path / "in" / "*.csv"), "--output", str(out / "x.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("eqn-keras: error: ") and "b.csv: row 2, column 'text': empty text" in err
+    assert err.startswith("eqn-keras: error: ") and "b.csv: row 2: column 'text' is empty; expected non-empty text" in err
     assert list(out.iterdir()) == []
     assert main(["annotate", "--runner", "DirectRunner", "--model", str(tiny_run), "--input", "x.csv",
                  "--output", "y.csv", "--threshold", "2"]) == 2
