@@ -97,7 +97,9 @@ def measure(args: list) -> dict:
 def render(report: dict) -> str:
     stream, memory = report["paths"]["streaming"], report["paths"]["in-memory"]
     rows = [[name, f"{p['chunk_size'] or 'whole file'}", f"{p['seconds']:.1f}", fmt_rate(p["rows_per_s"]),
-             f"{p['peak_rss_mb']:.0f}"] for name, p in report["paths"].items()]
+             f"{p['peak_rss_mb']:.0f}", ", ".join(f"{x:.1f}" for x in p.get("seconds_all", [p["seconds"]]))]
+            for name, p in report["paths"].items()]
+    repeats = len(stream.get("seconds_all", [0]))
     lines = [
         "# Annotation at scale: streaming vs in-memory",
         "",
@@ -113,13 +115,14 @@ def render(report: dict) -> str:
         f"{report['seed']}, from the {report['distinct_texts']:,} texts of `{report['texts_from']}`)",
         f"- Model: `{report['run']}` ({report['arch']}, stage {report['stage']}); batch size {report['batch_size']}",
         "",
-        md_table(["path", "chunk size", "wall s", "rows/s", "peak RSS MB"], rows),
+        md_table(["path", "chunk size", "wall s (median)", "rows/s", "peak RSS MB (max)", "wall s per run"], rows),
         "",
         f"Streaming ÷ in-memory, same run: rows/s {stream['rows_per_s'] / memory['rows_per_s']:.2f}×, peak RSS "
         f"{stream['peak_rss_mb'] / memory['peak_rss_mb']:.2f}×. Outputs byte-identical: "
         f"{'yes' if report['identical'] else 'NO'}.",
         "",
-        "Each path ran once, in its own process, timed from process start to the written file (imports, model "
+        f"Each path ran {repeats} time(s), alternating with the other (first streaming, then in-memory first, ...), "
+        "each run in its own process, timed from process start to the written file (imports, model "
         "load, reading, scoring and writing). Streaming with `--on-bad-row error` (the default) reads the file "
         "twice: a check of every row before any scoring, then the annotation; it also writes the progress file "
         "and fsyncs after every chunk.",
@@ -136,6 +139,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=f"streaming chunk (default {CHUNK_SIZE})")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1, help="timed runs of each path, alternating (median wall time)")
     p.add_argument("--work", default=str(DEFAULT_WORK), help="where the run, input and outputs go")
     p.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output stem: writes <out>.md and <out>.json")
@@ -145,8 +149,8 @@ def main(argv=None) -> int:
     if args.report:
         print(rewrite_markdown(out, render))
         return 0
-    if args.rows < 1 or args.chunk_size < 1:
-        p.error("--rows and --chunk-size must be positive")
+    if args.rows < 1 or args.chunk_size < 1 or args.repeats < 1:
+        p.error("--rows, --chunk-size and --repeats must be positive")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     run = Path(args.run) if args.run else train_run(work, args.data_dir)
@@ -164,17 +168,25 @@ def main(argv=None) -> int:
               "distinct_texts": len(set(texts)), "texts_from": str(source), "run": str(run),
               "arch": config["config"]["arch"], "stage": config["stages"][-1], "batch_size": args.batch_size,
               "paths": {}}
-    outputs = {}
-    for name, chunk in PATHS.items():
-        chunk = args.chunk_size if chunk is None else chunk
-        outputs[name] = work / f"output_{name}.csv"
-        print(f"{name}: annotating {args.rows:,} rows ...", flush=True)
-        result = measure(["--model", run, "--input", src, "--output", outputs[name], "--chunk-size", chunk,
-                          "--batch-size", args.batch_size, "--quiet"])
-        result.update(chunk_size=chunk, rows_per_s=args.rows / result["seconds"])
-        report["paths"][name] = result
-        print(f"  {result['seconds']:.1f} s, {fmt_rate(result['rows_per_s'])} rows/s, peak RSS "
-              f"{result['peak_rss_mb']:.0f} MB", flush=True)
+    outputs = {name: work / f"output_{name}.csv" for name in PATHS}
+    runs = {name: [] for name in PATHS}
+    for repeat in range(args.repeats):
+        # alternate the order, so drift in a shared machine's speed falls on both paths alike
+        for name in (list(PATHS) if repeat % 2 == 0 else list(PATHS)[::-1]):
+            chunk = args.chunk_size if PATHS[name] is None else PATHS[name]
+            outputs[name].unlink(missing_ok=True)
+            print(f"{name} ({repeat + 1}/{args.repeats}): annotating {args.rows:,} rows ...", flush=True)
+            result = measure(["--model", run, "--input", src, "--output", outputs[name], "--chunk-size", chunk,
+                              "--batch-size", args.batch_size, "--quiet"])
+            runs[name].append(result)
+            print(f"  {result['seconds']:.1f} s, {fmt_rate(args.rows / result['seconds'])} rows/s, peak RSS "
+                  f"{result['peak_rss_mb']:.0f} MB", flush=True)
+    for name, results in runs.items():
+        seconds = float(np.median([r["seconds"] for r in results]))
+        report["paths"][name] = {"seconds": seconds, "seconds_all": [r["seconds"] for r in results],
+                                 "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+                                 "chunk_size": args.chunk_size if PATHS[name] is None else PATHS[name],
+                                 "rows_per_s": args.rows / seconds}
     report["identical"] = filecmp.cmp(outputs["streaming"], outputs["in-memory"], shallow=False)
     report["loadavg_end"] = loadavg()
     if not args.keep:
