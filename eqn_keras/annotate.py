@@ -21,7 +21,6 @@ import pandas as pd
 
 from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
-from .metrics import evaluation_report
 from .sequence import tokenize
 from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, require_pyarrow,
                           stream_format)
@@ -392,6 +391,8 @@ def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "t
 
 def evaluate_run(run_dir, stages=None, output=None) -> dict:
     """Recompute every stage's report (Tables 3-6) from the saved scores; write evaluation.json."""
+    from .metrics import evaluation_report  # scikit-learn: not imported by annotating
+
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     names = config["dataset"]["label_names"]

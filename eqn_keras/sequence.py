@@ -39,14 +39,13 @@ def make_vectorizer(texts, vocab_size: int, seq_len: int = SEQ_LEN) -> keras.lay
 
 
 def tokenize(vectorizer, texts, batch_size: int = 4096) -> np.ndarray:
-    """Token ids [N, seq_len] (int32, 0 = padding at the end)."""
+    """Token ids [N, seq_len] (int32, 0 = padding at the end); through `vectorizer.token_ids` where it has one
+    (`BertTokenIds`: keras-hub's fast path), else by calling the layer."""
     texts = list(texts)
     if not texts:
         return np.zeros((0, vectorizer._output_sequence_length or SEQ_LEN), dtype=np.int32)
-    chunks = [
-        np.asarray(vectorizer(tf.constant(texts[i:i + batch_size])), dtype=np.int32)
-        for i in range(0, len(texts), batch_size)
-    ]
+    call = getattr(vectorizer, "token_ids", None) or (lambda batch: vectorizer(tf.constant(batch)))
+    chunks = [np.asarray(call(texts[i:i + batch_size]), dtype=np.int32) for i in range(0, len(texts), batch_size)]
     return np.concatenate(chunks)
 
 
