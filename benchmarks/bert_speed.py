@@ -64,6 +64,8 @@ from common import (  # noqa: E402
 )
 from speed import synthetic_texts  # noqa: E402
 
+from eqn_keras.fileio import read_json_object  # noqa: E402
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bert_speed"
 SEQ_LEN = 128              # the baseline's padded length; every text is tokenized (and truncated) at it
 BASELINE_BATCH = 16        # the baseline's annotation batch size
@@ -331,6 +333,28 @@ def run_config(cfg: Config, args, work: Path) -> dict:
 # Report
 
 
+def measured_by(report: dict) -> dict:
+    """Where a table's numbers come from: the command, commit, date and load of the run that measured it."""
+    return {key: report.get(key) for key in ("command", "commit", "date", "loadavg_start", "loadavg_end")}
+
+
+def merge_previous(report: dict, previous: dict | None, tasks) -> dict:
+    """This run's tables over the previous report's: a table this run did not measure (`--tasks`) is kept with
+    the run that measured it (`--tasks cli` does not wipe the annotate and train tables, nor they the cli one)."""
+    if not previous:
+        return report
+    if "cli" not in tasks and previous.get("cli"):
+        report["cli"] = previous["cli"]
+        report["cli_measured"] = previous.get("cli_measured") or measured_by(previous)
+    if not {"annotate", "train"} & set(tasks):  # the header (data, matmul peak, model) describes those tables
+        kept = {key: value for key, value in previous.items() if key not in ("cli", "cli_measured")}
+        return {**kept, "cli": report["cli"], "cli_measured": report.get("cli_measured")}
+    carried = [dict(row, measured_by=row.get("measured_by") or measured_by(previous))
+               for row in previous.get("configs", []) if row.get("task") not in tasks]
+    report["configs"] = report["configs"] + carried
+    return report
+
+
 def one_line(text: str, limit: int = 200) -> str:
     lines = [l.strip() for l in str(text).strip().splitlines() if l.strip()]
     return (lines[0] if lines else "unknown error")[:limit]
@@ -355,7 +379,15 @@ def row_notes(row: dict, baseline: dict | None, peak_gflops: float) -> str:
         notes.append("NON-FINITE outputs")
     if "gpu_peak_mb" in row:
         notes.append(f"GPU peak {row['gpu_peak_mb']:.0f} MB")
+    if "measured_by" in row:
+        notes.append(f"from an earlier run: {describe_run(row['measured_by'])}")
     return "; ".join(notes)
+
+
+def describe_run(measured: dict) -> str:
+    """`command` at commit X, date, load average at start and end: one line of provenance."""
+    return (f"`{measured['command']}` at commit {measured['commit']}, {measured['date']}; load average at start "
+            f"{measured['loadavg_start']}, at end {measured['loadavg_end']}")
 
 
 def render_table(rows: list, task: str, peak_gflops: float) -> list:
@@ -374,17 +406,10 @@ def render_table(rows: list, task: str, peak_gflops: float) -> list:
     return [md_table(["config", "texts/s", "ratio to baseline", "peak RSS MB", "notes"], table)]
 
 
-def render_markdown(report: dict) -> str:
-    d, m, peak = report["data"], report["machine"], report["matmul_peak_gflops"]
-    gpu = ", ".join(report["gpus"]) if report["gpus"] else "none (CPU only)"
-    lines = [
-        "# BERT speed: padded-to-128 vs sorted, dynamically padded batches", "",
-        "Written by `benchmarks/bert_speed.py`; every number below was measured by that run.", "",
-        f"- Command: `{report['command']}`",
-        f"- Commit: {report['commit']}; TensorFlow {report['versions']['tensorflow']}, Keras {report['versions']['keras']}, "
-        f"keras-hub {report['versions']['keras_hub']}, Python {report['versions']['python']}; {report['date']}",
-        f"- Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['cpu_model']}; GPU visible to TensorFlow: {gpu}; "
-        f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}",
+def tables_header(report: dict) -> list:
+    """The bullets that describe the annotate and train tables' run: model, data, settings, matmul peak."""
+    d, peak = report["data"], report["matmul_peak_gflops"]
+    return [
         f"- Model: BERT `{d['bert_preset_arg']}` ({report['bert']['num_layers']} layers, hidden {report['bert']['hidden_dim']}, "
         f"{report['bert']['params_total']:,} parameters with the EQN head) + a seeded fresh EQN head; "
         f"texts tokenized once at {SEQ_LEN} tokens ({d['tokenize_texts_per_s']:,.0f} texts/s).",
@@ -399,19 +424,43 @@ def render_markdown(report: dict) -> str:
         + ", ".join(f"TF {x['tf_gflops_best']:.1f} / numpy {x['numpy_gflops_best']:.1f} GFLOP/s ({x['when']})"
                     for x in report["matmul"])
         + f"; fractions below use the best of these, {peak:.1f} GFLOP/s (the fp32 rate, also for the "
-        "mixed-precision rows; a busy machine measures it low, so a fraction can pass 100%).",
-        "", "## Annotation", "",
+        "mixed-precision rows; a busy machine measures it low, so a fraction can pass 100%)."
     ]
+
+
+def render_cli_section(report: dict) -> list:
+    """The command-line table with its intro and the run that measured it; nothing when it was not measured."""
+    if not report.get("cli"):
+        return []
+    lines = ["", "## Annotation as a user runs it: process start to written CSV", "",
+             f"The same {report['cli'][0]['n_texts']} texts and weights (the checkpoint's backbone + the seeded "
+             "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
+             "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
+             "(PyTorch + transformers from benchmarks/requirements-peer.txt)."]
+    if report.get("cli_measured"):
+        lines += ["", f"Measured by {describe_run(report['cli_measured'])}."]
+    return lines + [""] + render_cli(report["cli"])
+
+
+def render_markdown(report: dict) -> str:
+    m, peak = report["machine"], report["matmul_peak_gflops"]
+    gpu = ", ".join(report["gpus"]) if report["gpus"] else "none (CPU only)"
+    lines = [
+        "# BERT speed: padded-to-128 vs sorted, dynamically padded batches", "",
+        "Written by `benchmarks/bert_speed.py`; every number below was measured by that run.", "",
+        f"- Command: `{report['command']}`",
+        f"- Commit: {report['commit']}; TensorFlow {report['versions']['tensorflow']}, Keras {report['versions']['keras']}, "
+        f"keras-hub {report['versions']['keras_hub']}, Python {report['versions']['python']}; {report['date']}",
+        f"- Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['cpu_model']}; GPU visible to TensorFlow: {gpu}; "
+        f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}",
+    ]
+    if report["configs"]:  # what the annotate and train tables measured (a `--tasks cli` run has neither)
+        lines += tables_header(report)
+    lines += ["", "## Annotation", ""]
     lines += render_table(report["configs"], "annotate", peak)
     lines += ["", "## Training", ""]
     lines += render_table(report["configs"], "train", peak)
-    if report.get("cli"):
-        lines += ["", "## Annotation as a user runs it: process start to written CSV", "",
-                  f"The same {report['cli'][0]['n_texts']} texts and weights (the checkpoint's backbone + the seeded "
-                  "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
-                  "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
-                  "(PyTorch + transformers from benchmarks/requirements-peer.txt).", ""]
-        lines += render_cli(report["cli"])
+    lines += render_cli_section(report)
     lines += [
         "",
         "How the numbers are made:", "",
@@ -604,66 +653,75 @@ def timed_process(argv, env, timeout, log_path: Path) -> dict:
 
 
 def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
-    """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time."""
+    """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time;
+    then both on the first text alone: what each pays before its first text (imports, model load, tracing)."""
     import pandas as pd
 
     run, names = make_cli_run(data, texts, work, args.seed)
-    source = work / "cli_in.csv"
-    pd.DataFrame({"text": texts}).to_csv(source, index=False)
-    commands = {
-        "ours": [sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
-                 "--output", str(work / "cli_ours.csv"), "--batch-size", str(args.batch_size)],
-        "peer": [args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
-                 "--head", str(work / "cli_head.npz"), "--input", str(source), "--output", str(work / "cli_peer.csv"),
-                 "--batch-size", "64"],
-    }
-    labels = {"ours": "ours: eqn-keras annotate (CLI), float32",
-              "peer": "peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop), float32"}
-    if args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
-        del commands["peer"]
+    inputs = {"": (work / "cli_in.csv", texts), "-1": (work / "cli_in_1.csv", texts[:1])}
+    commands, labels, sizes = {}, {}, {}
+    for suffix, (source, part) in inputs.items():
+        pd.DataFrame({"text": part}).to_csv(source, index=False)
+        what = "" if suffix == "" else ", 1 text (start-up)"
+        commands["ours" + suffix] = [
+            sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
+            "--output", str(work / f"cli_ours{suffix}.csv"), "--batch-size", str(args.batch_size)]
+        labels["ours" + suffix] = "ours: eqn-keras annotate (CLI), float32" + what
+        if not args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
+            commands["peer" + suffix] = [
+                args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
+                "--head", str(work / "cli_head.npz"), "--input", str(source),
+                "--output", str(work / f"cli_peer{suffix}.csv"), "--batch-size", "64"]
+            labels["peer" + suffix] = ("peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop), "
+                                       "float32" + what)
+        sizes.update({name + suffix: len(part) for name in ("ours", "peer")})
     runs = {name: [] for name in commands}
     for repeat in range(args.cli_repeats):
         for name, argv in commands.items():
+            if runs[name] and "error" in runs[name][-1]:
+                continue
             print(f"[bert_speed] cli {name} {repeat + 1}/{args.cli_repeats}", file=sys.stderr, flush=True)
             result = timed_process(argv, env, args.timeout, work / f"cli_{name}_{repeat}.log")
             runs[name].append(result)
             if "error" in result:
                 print(f"[bert_speed] cli {name} failed:\n{result.get('log', result['error'])}", file=sys.stderr)
-                break
     rows = []
     for name in commands:
         ok = [r["wall_s"] for r in runs[name] if "error" not in r]
-        row = {"name": f"cli-{name}", "label": labels[name], "n_texts": len(texts), "runs": runs[name]}
+        row = {"name": f"cli-{name}", "label": labels[name], "n_texts": sizes[name], "runs": runs[name]}
         if len(ok) == len(runs[name]) and ok:
             wall = float(np.median(ok))
-            row.update(wall_s=wall, texts_per_s=len(texts) / wall, wall_s_all=ok)
+            row.update(wall_s=wall, texts_per_s=sizes[name] / wall, wall_s_all=ok)
         else:
             err = next(r["error"] for r in runs[name] if "error" in r)
             row["error"] = ("skipped: torch/transformers not importable by --peer-python "
-                            f"({args.peer_python})" if name == "peer" and "No module named" in err else err)
+                            f"({args.peer_python})" if name.startswith("peer") and "No module named" in err else err)
         rows.append(row)
     ours, peer = work / "cli_ours.csv", work / "cli_peer.csv"
-    if ours.is_file() and peer.is_file() and len(rows) == 2:
+    if ours.is_file() and peer.is_file():
         a, b = pd.read_csv(ours)[names].to_numpy(), pd.read_csv(peer)[names].to_numpy()
-        rows[1]["max_abs_energy_diff_vs_ours"] = float(np.abs(a - b).max())
+        next(r for r in rows if r["name"] == "cli-peer")["max_abs_energy_diff_vs_ours"] = float(np.abs(a - b).max())
     return rows
 
 
 def render_cli(rows: list) -> list:
-    """The command-line table: texts/s from process start to written CSV, ratio to the PyTorch peer."""
-    peer = next((r for r in rows if r["name"] == "cli-peer" and "error" not in r), None)
+    """The command-line table: texts/s from process start to written CSV, ratio to the PyTorch peer on the same
+    texts (> 1: ours is faster)."""
+    peers = {r["n_texts"]: r for r in rows if r["name"].startswith("cli-peer") and "error" not in r}
     table = []
     for r in rows:
         if "error" in r:
             table.append([r["label"], f"failed: {r['error']}", "", "", ""])
             continue
+        peer = peers.get(r["n_texts"])
         ratio = f"{r['texts_per_s'] / peer['texts_per_s']:.2f}" if peer else "—"
         walls = ", ".join(f"{w:.1f}" for w in r["wall_s_all"])
         notes = f"wall s per run: {walls}"
         if "max_abs_energy_diff_vs_ours" in r:
             notes += f"; max abs energy diff vs ours {r['max_abs_energy_diff_vs_ours']:.3g}"
         rss = max(x["peak_rss_mb"] for x in r["runs"])
-        table.append([r["label"], f"{r['texts_per_s']:.1f}", ratio, f"{rss:.0f}", notes])
+        rate = f"{r['texts_per_s']:.1f}" if r["n_texts"] > 1 else f"{r['texts_per_s']:.3f}"
+        table.append([r["label"], rate, ratio, f"{rss:.0f}", notes])
     return md_table(["command line", "texts/s", "ratio to peer", "peak RSS MB", "notes"],
                     table).splitlines()
 
@@ -691,8 +749,11 @@ def main(argv=None) -> int:
 
     matmul_n = QUICK["matmul_n"] if args.quick else 2048
     loadavg_start = loadavg()
-    print(f"[bert_speed] measuring fp32 matmul ({matmul_n}x{matmul_n})", file=sys.stderr, flush=True)
-    matmul = [dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="before")]
+    measure_peak = bool(configs)  # the fraction-of-peak column belongs to the annotate / train tables
+    matmul = []
+    if measure_peak:
+        print(f"[bert_speed] measuring fp32 matmul ({matmul_n}x{matmul_n})", file=sys.stderr, flush=True)
+        matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="before"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bert-speed-") as tmp:
@@ -711,8 +772,9 @@ def main(argv=None) -> int:
         cli = []
         if "cli" in args.tasks:
             cli = cli_rows(args, data, json.loads((work / "test_texts.json").read_text()), work, env)
-    matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="after"))
-    peak = max(max(x["tf_gflops_best"], x["numpy_gflops_best"]) for x in matmul)  # the better measurement
+    if measure_peak:
+        matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="after"))
+    peak = max((max(x["tf_gflops_best"], x["numpy_gflops_best"]) for x in matmul), default=0.0)  # the better one
     for row in rows:
         if "error" not in row:
             flops = row["flops_forward_per_text"] if row["task"] == "annotate" else row["flops_train_per_text"]
@@ -739,7 +801,11 @@ def main(argv=None) -> int:
         "configs": rows,
         "cli": cli,
     }
+    if cli:
+        report["cli_measured"] = measured_by(report)
     out = Path(args.out)
+    previous = out.with_name(out.name + ".json")
+    report = merge_previous(report, read_json_object(previous) if previous.is_file() else None, args.tasks)
     write_outputs(out, report, render_markdown)
     print(render_markdown(report))
     print(f"[bert_speed] wrote {out}.md and {out}.json", file=sys.stderr)

@@ -53,3 +53,19 @@ def test_bert_speed_quick(tmp_path):
     assert "| baseline: pad 128, batch 16, model.predict, float32, XLA off |" in markdown
     assert not report["determinism"]  # else Keras silently drops XLA; the XLA rows must really be XLA
     assert "error" not in rows["annotate-ours-fp32-xla"] and "error" not in rows["train-dynamic-fp32-xla"]
+
+
+    # Measuring only the command-line table keeps the annotate and train tables (and their run) in the report.
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--tasks", "cli", "--cli-repeats", "1",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    merged = json.loads((tmp_path / "bert_speed.json").read_text())
+    markdown = (tmp_path / "bert_speed.md").read_text()
+    assert merged["configs"] == report["configs"] and merged["command"] == report["command"]
+    assert merged["cli_measured"]["command"].endswith("--tasks cli --cli-repeats 1 --out " + str(out))
+    cli = {row["name"]: row for row in merged["cli"]}
+    assert set(cli) == {"cli-ours", "cli-ours-1"}  # no peer: the tiny preset is no Hugging Face checkpoint
+    assert cli["cli-ours"]["n_texts"] == 160 and cli["cli-ours-1"]["n_texts"] == 1
+    assert all(row["wall_s"] > 0 and row["texts_per_s"] > 0 for row in cli.values())
+    assert "| baseline: pad 128, batch 16, model.predict, float32, XLA off |" in markdown
+    assert "## Annotation as a user runs it" in markdown and merged["cli_measured"]["command"] in markdown
