@@ -11,6 +11,18 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# Modules holding the longest tests (minutes each: notebooks, real-data training, kill-and-resume), run first
+# and in this order: under pytest-xdist the other workers then fill the time around them, instead of one
+# worker starting a notebook when the rest of the suite is done. Whole modules move, so module-scoped
+# fixtures are still set up once.
+LONG_MODULES = ("test_notebooks.py", "test_integration.py", "test_resume.py", "test_bert.py", "test_distribute.py",
+                "test_annotate_stream.py", "test_export.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
 WORDS = {
     "joy": ["happy", "glad", "great", "love", "wonderful", "smile"],
     "anger": ["angry", "mad", "furious", "hate", "annoyed", "rage"],
