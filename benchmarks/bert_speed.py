@@ -47,6 +47,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -333,9 +334,30 @@ def run_config(cfg: Config, args, work: Path) -> dict:
 # Report
 
 
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")  # what decides the bf16 kernels' speed
+
+
+def cpu_features() -> dict:
+    """Which of CPU_FEATURES the CPU has (/proc/cpuinfo flags; {} where there is none): TensorFlow's oneDNN runs
+    bfloat16 only with AVX-512, so the mixed_bfloat16 rows depend on them (and a VM may move between hosts)."""
+    try:
+        flags = next(line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return {}
+    return {name: name in flags for name in CPU_FEATURES}
+
+
+def describe_features(features: dict | None) -> str:
+    return ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in (features or {}).items()) or "unknown"
+
+
 def measured_by(report: dict) -> dict:
-    """Where a table's numbers come from: the command, commit, date and load of the run that measured it."""
-    return {key: report.get(key) for key in ("command", "commit", "date", "loadavg_start", "loadavg_end")}
+    """Where a table's numbers come from: the command, commit, date, load, host and matmul peak of its run."""
+    keys = ("command", "commit", "date", "loadavg_start", "loadavg_end", "cpu_features", "matmul_peak_gflops")
+    measured = {key: report.get(key) for key in keys}
+    measured["platform"] = report.get("machine", {}).get("platform")
+    return measured
 
 
 def merge_previous(report: dict, previous: dict | None, tasks) -> dict:
@@ -350,7 +372,7 @@ def merge_previous(report: dict, previous: dict | None, tasks) -> dict:
         kept = {key: value for key, value in previous.items() if key not in ("cli", "cli_measured")}
         return {**kept, "cli": report["cli"], "cli_measured": report.get("cli_measured")}
     carried = [dict(row, measured_by=row.get("measured_by") or measured_by(previous))
-               for row in previous.get("configs", []) if row.get("task") not in tasks]
+               for row in previous.get("configs", []) if row.get("task") not in tasks]  # whole tables
     report["configs"] = report["configs"] + carried
     return report
 
@@ -379,21 +401,30 @@ def row_notes(row: dict, baseline: dict | None, peak_gflops: float) -> str:
         notes.append("NON-FINITE outputs")
     if "gpu_peak_mb" in row:
         notes.append(f"GPU peak {row['gpu_peak_mb']:.0f} MB")
-    if "measured_by" in row:
-        notes.append(f"from an earlier run: {describe_run(row['measured_by'])}")
     return "; ".join(notes)
 
 
 def describe_run(measured: dict) -> str:
-    """`command` at commit X, date, load average at start and end: one line of provenance."""
-    return (f"`{measured['command']}` at commit {measured['commit']}, {measured['date']}; load average at start "
+    """`command` at commit X, date, load average at start and end, host and matmul peak: one line of provenance."""
+    text = (f"`{measured['command']}` at commit {measured['commit']}, {measured['date']}; load average at start "
             f"{measured['loadavg_start']}, at end {measured['loadavg_end']}")
+    if measured.get("platform"):
+        text += f"; {measured['platform']}"
+    if measured.get("cpu_features"):
+        text += f" ({describe_features(measured['cpu_features'])})"
+    if measured.get("matmul_peak_gflops"):
+        text += f"; its fractions of peak use its matmul peak, {measured['matmul_peak_gflops']:.1f} GFLOP/s"
+    return text
 
 
 def render_table(rows: list, task: str, peak_gflops: float) -> list:
     mine = [r for r in rows if r["task"] == task]
     if not mine:
         return ["Not measured (`--tasks`)."]
+    intro = []
+    earlier = [r["measured_by"] for r in mine if "measured_by" in r]
+    if earlier:  # kept from the run that measured this table (merge_previous)
+        intro = [f"From an earlier run than the header's: {describe_run(earlier[0])}.", ""]
     baseline = mine[0] if mine and "error" not in mine[0] else None
     table = []
     for row in mine:
@@ -403,7 +434,7 @@ def render_table(rows: list, task: str, peak_gflops: float) -> list:
         ratio = f"{row['texts_per_s'] / baseline['texts_per_s']:.2f}" if baseline else "n/a"
         table.append([row["label"], fmt_rate(row["texts_per_s"]), ratio, f"{row['peak_rss_mb']:.0f}",
                       row_notes(row, baseline, peak_gflops)])
-    return [md_table(["config", "texts/s", "ratio to baseline", "peak RSS MB", "notes"], table)]
+    return intro + [md_table(["config", "texts/s", "ratio to baseline", "peak RSS MB", "notes"], table)]
 
 
 def tables_header(report: dict) -> list:
@@ -454,6 +485,8 @@ def render_markdown(report: dict) -> str:
         f"- Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['cpu_model']}; GPU visible to TensorFlow: {gpu}; "
         f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}",
     ]
+    if "cpu_features" in report:
+        lines[-1] += f"; CPU features: {describe_features(report['cpu_features'])}"
     if report["configs"]:  # what the annotate and train tables measured (a `--tasks cli` run has neither)
         lines += tables_header(report)
     lines += ["", "## Annotation", ""]
@@ -576,13 +609,17 @@ def gpu_names() -> list:
 def run_child(args, cfg: Config, work: Path, env: dict) -> dict:
     path = work / f"{cfg.name}.json"
     t0 = time.perf_counter()
+    # Through MEASURE_RSS's small parent: a child exec'd straight from this TensorFlow-sized process starts with
+    # its peak RSS, so every row's peak read at least this process's. Its own session: a timeout ends both.
+    proc = subprocess.Popen([sys.executable, "-c", MEASURE_RSS, *child_argv(args, cfg.name, work)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(child_argv(args, cfg.name, work), env=env, cwd=ROOT, timeout=args.timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        log, rc = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as err:
-        out = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
-        log, rc = out + f"\ntimed out after {args.timeout:.0f} s", None
+        log, _ = proc.communicate(timeout=args.timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, rc = proc.communicate()[0] + f"\ntimed out after {args.timeout:.0f} s", None
     row = json.loads(path.read_text()) if path.is_file() else {}
     if rc != 0 or "error" in row or not row:
         tail = "\n".join(log.strip().splitlines()[-15:])
@@ -787,7 +824,7 @@ def main(argv=None) -> int:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_hub": keras_hub.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
-        "machine": machine_info(),
+        "machine": machine_info(), "cpu_features": cpu_features(),
         "gpus": gpus, "gpu_visible": bool(gpus),
         "loadavg_start": loadavg_start, "loadavg_end": loadavg(),
         "quick": args.quick, "data": data, "seq_len": SEQ_LEN, "baseline_batch_size": BASELINE_BATCH,
@@ -802,7 +839,7 @@ def main(argv=None) -> int:
         "cli": cli,
     }
     if cli:
-        report["cli_measured"] = measured_by(report)
+        report["cli_measured"] = {k: v for k, v in measured_by(report).items() if k != "matmul_peak_gflops"}
     out = Path(args.out)
     previous = out.with_name(out.name + ".json")
     report = merge_previous(report, read_json_object(previous) if previous.is_file() else None, args.tasks)
