@@ -74,6 +74,10 @@ class BertTokenIds(keras.layers.Layer):
         import keras_hub
 
         tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)
+        # An uncased BERT strips accents too (Hugging Face's BasicTokenizer: strip_accents follows
+        # do_lower_case); keras-hub's converter sets only `lowercase`, so "fiancé" would become [UNK].
+        # Set before the first call; saved in the model's config, so runs trained before keep their ids.
+        tokenizer.strip_accents = tokenizer.lowercase
         return cls(keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=seq_len), name=name)
 
     @property

@@ -126,3 +126,25 @@ def test_bert_tokenize_takes_the_fast_path_with_the_same_ids(tiny_bert_preset, m
     monkeypatch.setattr(WordPieceTokenizer, "_tokenize_python", python_path)
     np.testing.assert_array_equal(tokenize(layer, texts), eager)
     np.testing.assert_array_equal(tokenize(layer, texts, batch_size=3), eager)  # batches of another size, one trace
+
+
+def test_uncased_bert_tokenizer_strips_accents_as_the_checkpoint_was_trained(tiny_bert_preset):
+    """Uncased BERT vocabularies hold accent-free words (Hugging Face strips accents when it lowercases):
+    "Café" must become the id of "cafe", not [UNK]; a saved model keeps its own setting."""
+    import keras
+
+    from eqn_keras.bert import BertTokenIds
+
+    preset = tiny_bert_preset.parent / "tiny_bert_accents"
+    if not preset.exists():
+        import shutil
+
+        shutil.copytree(tiny_bert_preset, preset)
+        vocab_path = next(preset.rglob("vocabulary.txt"))
+        vocab_path.write_text(vocab_path.read_text() + "cafe\nnaive\n")
+    layer = BertTokenIds.from_preset(str(preset), 8)
+    vocab = layer.vocabulary
+    ids = layer.token_ids(["Café NAÏVE"])[0]
+    assert [vocab[i] for i in ids if i] == ["[CLS]", "cafe", "naive", "[SEP]"]
+    restored = BertTokenIds.from_config(keras.saving.serialize_keras_object(layer)["config"])
+    assert restored.preprocessor.tokenizer.strip_accents is True
