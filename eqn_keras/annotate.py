@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .sequence import tokenize
 from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, require_pyarrow,
                           stream_format)
-from .rundir import METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model
+from .rundir import (METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model,
+                     with_precision)
 
 TUNED = "tuned"
 LABELS_COLUMN = "annotated_labels"
@@ -61,13 +63,18 @@ class Annotator:
 
     Energies are clipped to the run's range (`energy_range`, 0-10 by default); `raw_scores` gives the head's
     unclipped output, on which the run's metrics and thresholds were computed. A baseline head's
-    probabilities are never clipped (`energy_range` is None).
+    probabilities are never clipped (`energy_range` is None). `precision`: float32 (exact, the default),
+    bfloat16, or auto (bfloat16 for BERT runs on CPUs with native bf16 matmuls; see `inference_precision`).
     """
 
-    def __init__(self, run_dir, stage: str | None = None):
+    def __init__(self, run_dir, stage: str | None = None, precision: str = "float32"):
+        from .distribute import inference_precision
+
         self.run_dir = Path(run_dir)
         self.config, self.stage, model = load_run(run_dir, stage)
-        self.vectorizer, self.core = split_text_model(model)
+        self.precision = inference_precision(precision, self.config["config"]["arch"])
+        self.vectorizer, core = split_text_model(model)
+        self.core = with_precision(core, self.precision)
         self.label_names = list(self.config["dataset"]["label_names"])
         self.energy_range = energy_range(self.config)
 
@@ -81,9 +88,15 @@ class Annotator:
         value = parse_threshold(value)
         return self.tuned_threshold if value == TUNED else value
 
-    def raw_scores(self, texts, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-        """The head's unclipped output [N, C] (what metrics and threshold tuning use)."""
-        return predict_scores(self.core, tokenize(self.vectorizer, list(texts)), batch_size, verbose)
+    def token_ids(self, texts) -> np.ndarray:
+        """The model's input for `texts`: token ids [N, seq_len]."""
+        return tokenize(self.vectorizer, list(texts))
+
+    def raw_scores(self, texts, batch_size: int = 256, verbose: int = 0, token_ids=None) -> np.ndarray:
+        """The head's unclipped output [N, C] (what metrics and threshold tuning use); `token_ids`: `texts`
+        already tokenized by `token_ids`."""
+        ids = self.token_ids(texts) if token_ids is None else token_ids
+        return predict_scores(self.core, ids, batch_size, verbose)
 
     def score(self, texts, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Energies [N, C], clipped to the run's range."""
@@ -135,11 +148,11 @@ class TableAnnotator:
     """
 
     def __init__(self, run_dir, stage: str | None = None, text_col: str = "text", threshold=None,
-                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int = 256):
+                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int = 256, precision: str = "float32"):
         parse_threshold(threshold)  # bad values fail before the model loads
         if labels and not label_sep:
             raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
-        self.annotator = Annotator(run_dir, stage)
+        self.annotator = Annotator(run_dir, stage, precision)
         self.threshold = self.annotator.threshold(threshold)  # a missing tuned threshold fails here
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
             if labels else None
@@ -156,7 +169,7 @@ class TableAnnotator:
         return {"model": str(model.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns,
                 "text_col": self.text_col, "threshold": self.threshold, "labels": self.labels,
                 "label_threshold": self.label_threshold, "label_sep": self.label_sep if self.labels else None,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "precision": self.annotator.precision}
 
     def check_columns(self, columns, path) -> None:
         """The text column exists, and no column is named like one this adds."""
@@ -169,9 +182,15 @@ class TableAnnotator:
         """Why each row cannot be annotated ('' when it can): an empty or missing text."""
         return text_errors(frame, self.text_col)
 
-    def __call__(self, frame) -> pd.DataFrame:
+    def prepare(self, frame) -> np.ndarray:
+        """Token ids of a chunk's texts: the part of scoring that can run ahead, beside the model."""
+        return self.annotator.token_ids(self.texts(frame).tolist())
+
+    def __call__(self, frame, token_ids=None) -> pd.DataFrame:
+        """`frame` annotated; `token_ids`: its texts already tokenized by `prepare`."""
         if len(frame):
-            raw = self.annotator.raw_scores(self.texts(frame).tolist(), batch_size=self.batch_size)
+            raw = self.annotator.raw_scores(self.texts(frame).tolist(), batch_size=self.batch_size,
+                                            token_ids=token_ids)
         else:
             raw = np.zeros((0, len(self.label_names)), dtype=np.float32)
         scores = self.annotator.annotate_scores(raw, self.threshold, self.labels, self.label_sep)
@@ -211,12 +230,14 @@ def parse_shard(shard: str | None):
 
 @dataclass
 class AnnotateSummary:
-    """What `annotate_file` did: rows written to `output`, rows skipped (listed in `skipped_path`)."""
+    """What `annotate_file` did: rows written to `output`, rows skipped (listed in `skipped_path`), and the
+    precision the model scored in."""
 
     rows: int
     skipped: int = 0
     skipped_path: Path | None = None
     resumed_from: int = 0
+    precision: str = "float32"
 
 
 def skipped_path(output_path) -> Path:
@@ -241,7 +262,7 @@ def _chunk_errors(scorer, chunk) -> np.ndarray:
 def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                   stage: str | None = None, batch_size: int = 256, shard: str | None = None,
                   labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
-                  on_bad_row: str = "error", verbose: int = 1) -> AnnotateSummary:
+                  on_bad_row: str = "error", verbose: int = 1, precision: str = "float32") -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
 
     Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
@@ -251,13 +272,14 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     unusable one, naming its line; 'skip' annotates the rest and lists the skipped rows, with line and
     reason, in `<output>.skipped.csv`. `shard='i/n'` annotates the i-th of n contiguous parts of the rows
     (their outputs concatenate back in order, see `merge_tables`). `chunk_size=0` is the in-memory path
-    (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`.
+    (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`;
+    `precision`: see `Annotator`.
     """
     if chunk_size == 0:
         if on_bad_row != "error":
             raise InputError(f"--on-bad-row {on_bad_row}: needs streaming; expected --chunk-size > 0")
         return annotate_file_in_memory(run_dir, input_path, output_path, text_col, threshold, stage, batch_size,
-                                       shard, labels, label_sep, verbose)
+                                       shard, labels, label_sep, verbose, precision)
     if chunk_size < 0:
         raise InputError(f"--chunk-size {chunk_size}: expected a positive number of rows (0: whole file in memory)")
     if on_bad_row not in BAD_ROW_POLICIES:
@@ -267,7 +289,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
-    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size)
+    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
     reader = TableReader(input_path, chunk_size)
     scorer.check_columns(reader.columns, input_path)
     lo, hi = 0, None
@@ -295,7 +317,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         raise
     finally:
         job.close()
-    return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from)
+    return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from, scorer.annotator.precision)
 
 
 def _total(reader, scorer, lo, hi, done, on_bad_row):
@@ -321,13 +343,12 @@ def _stream(reader, scorer, job, counts, on_bad_row, total, verbose):
     start, first = time.perf_counter(), counts["records"]
     if bar is not None and first:
         bar.update(first)
-    for chunk in reader:
-        error = _chunk_errors(scorer, chunk)
+    for chunk, error, token_ids in _read_ahead(reader, scorer):
         good = error == ""
         if on_bad_row == "error" and not good.all():
             bad = int(np.flatnonzero(~good)[0])
             raise _bad_row(reader, chunk.where[bad], error[bad])
-        job.main.append(scorer(chunk.frame[good]), header=counts["chunks"] == 0)
+        job.main.append(scorer(chunk.frame[good], token_ids), header=counts["chunks"] == 0)
         if job.side is not None:
             job.side.append(pd.DataFrame({reader.where_name: chunk.where[~good], "reason": error[~good]}),
                             header=counts["chunks"] == 0)
@@ -348,6 +369,26 @@ def _stream(reader, scorer, job, counts, on_bad_row, total, verbose):
         bar.update(counts["records"], finalize=True)
 
 
+def _read_ahead(reader, scorer):
+    """(chunk, errors, token ids of its good rows), one chunk ahead in a worker thread: reading, parsing,
+    checking and tokenizing chunk i + 1 overlap the model's scoring of chunk i (pandas' parser and TensorFlow
+    release the GIL)."""
+    chunks = iter(reader)
+
+    def load():
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        error = _chunk_errors(scorer, chunk)
+        return chunk, error, scorer.prepare(chunk.frame[error == ""])
+
+    with ThreadPoolExecutor(1, thread_name_prefix="eqn-annotate-read") as pool:
+        ahead = pool.submit(load)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(load)
+            yield item
+
+
 def _read_whole(path):
     """The whole table in memory (the path before streaming): `read_table`, or pandas for Parquet."""
     if stream_format(path) != "parquet":
@@ -360,14 +401,15 @@ def _read_whole(path):
 
 def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                             stage: str | None = None, batch_size: int = 256, shard: str | None = None,
-                            labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1) -> AnnotateSummary:
+                            labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
+                            precision: str = "float32") -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
 
     Memory grows with the file; kept as the reference the streaming path is measured and tested against.
     """
     part, parts = parse_shard(shard)
     fmt_out = stream_format(output_path)
-    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size)
+    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
     frame = _read_whole(input_path)
     if parts > 1:
         frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
@@ -386,7 +428,7 @@ def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "t
     else:
         with atomic_write(output_path, "wb") as handle:
             handle.write(encode_chunk(result, fmt_out, header=True))
-    return AnnotateSummary(len(result))
+    return AnnotateSummary(len(result), precision=scorer.annotator.precision)
 
 
 def evaluate_run(run_dir, stages=None, output=None) -> dict:

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
     a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
     a.add_argument("--batch-size", type=int, default=256)
+    a.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
+                        "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
+                        "a few hundredths (see README), float32 reproduces the run's own scores")
     a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine); "
                                    "join the outputs with annotate-merge")
     a.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
@@ -157,8 +161,8 @@ def cmd_annotate(args) -> int:
     done = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
                          stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
                          label_sep=args.label_sep, chunk_size=args.chunk_size, on_bad_row=args.on_bad_row,
-                         verbose=0 if args.quiet else 1)
-    print(f"annotated {done.rows} texts -> {args.output}")
+                         verbose=0 if args.quiet else 1, precision=args.precision)
+    print(f"annotated {done.rows} texts -> {args.output} ({done.precision})")
     if done.skipped_path is not None:
         print(f"skipped {done.skipped} rows -> {done.skipped_path}")
     return 0
@@ -171,7 +175,7 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
     from .fileio import InputError
 
     for flag, value in (("--threshold", args.threshold), ("--labels", args.labels), ("--shard", args.shard),
-                        ("--stage", args.stage)):
+                        ("--stage", args.stage), ("--precision bfloat16", args.precision == "bfloat16")):
         if value:
             raise InputError(f"{flag}: not available with --runner; the pipeline writes the energies of the "
                              "exported stage (export another stage with 'eqn-keras export --stage')")

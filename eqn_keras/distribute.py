@@ -110,3 +110,33 @@ def resolve_jit(jit_compile: str) -> bool:
 def accelerators_visible() -> bool:
     """True when TensorFlow sees a GPU or TPU."""
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU instructions oneDNN's fast bf16 matmuls need
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set:
+    """The CPU's feature flags (Linux); empty where they cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def inference_precision(requested: str, arch: str, flags: set | None = None) -> str:
+    """float32 or bfloat16 for scoring. `auto` picks bfloat16 only for BERT runs on a CPU with native bf16
+    matmuls (avx512_bf16 or AMX; measured 1.7x fp32 in benchmarks/bert_speed.md) and no visible accelerator;
+    without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32."""
+    if requested not in INFERENCE_PRECISIONS:
+        raise InputError(f"--precision {requested}: expected one of {', '.join(INFERENCE_PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if arch != "bert" or accelerators_visible():
+        return "float32"
+    flags = cpu_flags() if flags is None else flags
+    return "bfloat16" if flags & set(BF16_CPU_FLAGS) else "float32"

@@ -86,6 +86,9 @@ def head_spec(kind: str) -> HeadSpec:
     return HEADS[kind]
 
 
+FLOAT32_LAYERS = ("scores", "energy")  # the head's output layers: float32 under any mixed-precision policy
+
+
 def eqn_head(num_labels: int, hidden_units: int = 128, hidden_activation: str = "relu",
              name: str = "eqn_head", output_activation: str = "linear",
              energy_range: tuple | None = None, unit_scale: bool = False) -> keras.Sequential:
@@ -105,14 +108,14 @@ def eqn_head(num_labels: int, hidden_units: int = 128, hidden_activation: str = 
         keras.layers.Dense(hidden_units, activation=hidden_activation, name="dense"),
         # float32 output keeps energies exact under mixed precision.
         keras.layers.Dense(num_labels, activation="linear" if sigmoid else output_activation,
-                           name="scores", dtype="float32"),
+                           name=FLOAT32_LAYERS[0], dtype="float32"),
     ]
     if sigmoid:
         low, high = energy_range
-        layers.append(EnergySigmoid(high, low, name="energy", dtype="float32"))
+        layers.append(EnergySigmoid(high, low, name=FLOAT32_LAYERS[1], dtype="float32"))
     elif unit_scale:
         low, high = energy_range
-        layers.append(keras.layers.Rescaling(high - low, offset=low, name="energy", dtype="float32"))
+        layers.append(keras.layers.Rescaling(high - low, offset=low, name=FLOAT32_LAYERS[1], dtype="float32"))
     return keras.Sequential(layers, name=name)
 
 

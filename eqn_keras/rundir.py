@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .fileio import InputError, atomic_write
-from .heads import head_spec
+from .heads import FLOAT32_LAYERS, head_spec
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask
 from .sequence import FullLabelSequence
 
@@ -64,6 +64,38 @@ def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose:
         if bar is not None:
             bar.add(len(x))
     return seq.restore_order(np.concatenate(parts))
+
+
+def with_precision(core: keras.Model, precision: str = "float32") -> keras.Model:
+    """`core` scoring in `precision`: for bfloat16, the same model rebuilt under Keras's mixed_bfloat16 policy
+    with the same (float32) weights; the head's output layers stay float32, so energies come out float32."""
+    if precision == "float32":
+        return core
+    if precision != "bfloat16":
+        raise ValueError(f"precision {precision}: expected float32 or bfloat16")
+    config = keras.saving.serialize_keras_object(core)
+    _mixed_policies(config, "mixed_bfloat16")
+    clone = keras.saving.deserialize_keras_object(config)
+    clone.set_weights(core.get_weights())
+    return clone
+
+
+def _mixed_policies(config, policy: str) -> None:
+    """Every float32 dtype policy in a serialized model set to `policy`, except in FLOAT32_LAYERS."""
+    if isinstance(config, list):
+        for item in config:
+            _mixed_policies(item, policy)
+        return
+    if not isinstance(config, dict):
+        return
+    inner = config.get("config")
+    if isinstance(inner, dict) and inner.get("name") in FLOAT32_LAYERS:
+        return
+    dtype = inner.get("dtype") if isinstance(inner, dict) else None
+    if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy" and dtype["config"]["name"] == "float32":
+        inner["dtype"] = policy
+    for value in config.values():
+        _mixed_policies(value, policy)
 
 
 def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.DataFrame:

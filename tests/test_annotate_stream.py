@@ -289,11 +289,11 @@ def test_crash_mid_job_resumes_to_the_same_bytes(tiny_run, tmp_path, monkeypatch
     out = tmp_path / f"out{ext}"
     real, calls = TableAnnotator.__call__, []
 
-    def crash_on_third(self, frame):
+    def crash_on_third(self, frame, *args):
         calls.append(len(frame))
         if len(calls) == 3:
             raise KeyboardInterrupt  # what a kill between two chunks leaves
-        return real(self, frame)
+        return real(self, frame, *args)
 
     monkeypatch.setattr(TableAnnotator, "__call__", crash_on_third)
     with pytest.raises(KeyboardInterrupt):

@@ -50,7 +50,7 @@ def test_bert_run_loads_in_a_fresh_process(bert_run, tmp_path):
     source = pd.read_csv(bert_run / "test_annotated_eqn.csv")[["text"]]
     source.to_csv(tmp_path / "in.csv", index=False)
     subprocess.run([sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(bert_run), "--input",
-                    str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")], check=True)
+                    str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"), "--precision", "float32"], check=True)
     names = json.loads((bert_run / "config.json").read_text())["dataset"]["label_names"]
     expected = np.clip(load_scores(bert_run / "scores_eqn.npz")["test"][0], 0, 10)
     np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")[names].to_numpy(), expected, atol=0.0051)
@@ -148,3 +148,23 @@ def test_uncased_bert_tokenizer_strips_accents_as_the_checkpoint_was_trained(tin
     assert [vocab[i] for i in ids if i] == ["[CLS]", "cafe", "naive", "[SEP]"]
     restored = BertTokenIds.from_config(keras.saving.serialize_keras_object(layer)["config"])
     assert restored.preprocessor.tokenizer.strip_accents is True
+
+
+def test_bfloat16_scoring_computes_in_bf16_and_stays_near_float32(bert_run):
+    """`precision="bfloat16"` rebuilds the model under mixed_bfloat16 with the same weights: the backbone and the
+    Dense layer compute in bfloat16, the head's output layers in float32; energies move by bf16 rounding only."""
+    import pandas as pd
+
+    texts = pd.read_csv(bert_run / "test_annotated_eqn.csv")["text"].tolist()
+    exact, fast = Annotator(bert_run), Annotator(bert_run, precision="bfloat16")
+    assert fast.precision == "bfloat16"
+    backbone = next(l for l in fast.core.layers if l.name == "bert_backbone")
+    head = next(l for l in fast.core.layers if l.name.endswith("_head"))
+    assert backbone.compute_dtype == "bfloat16" and head.get_layer("dense").compute_dtype == "bfloat16"
+    assert head.get_layer("scores").compute_dtype == "float32"
+    a, b = exact.raw_scores(texts), fast.raw_scores(texts)
+    assert b.dtype == np.float32
+    diff = np.abs(a - b)
+    assert 0 < diff.max() < 0.1 * (np.abs(a).max() + 1)  # bf16 really ran, and kept ~2-3 significant digits
+    np.testing.assert_array_equal(a.argmax(axis=1)[diff.max(axis=1) < 1e-3], b.argmax(axis=1)[diff.max(axis=1) < 1e-3])
+    np.testing.assert_allclose(exact.raw_scores(texts), a)  # the float32 model was not changed by the copy

@@ -232,3 +232,24 @@ def test_annotate_labels_without_a_stored_threshold_or_with_a_clashing_column(ti
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(out), "--labels"]) == 2
     assert "column 'annotated_labels' exists" in _one_error_line(capsys)
     assert not out.exists()
+
+
+def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
+    """auto keeps a non-BERT run in float32 (bf16 was measured for BERT only), so its energies are the exact
+    ones; bfloat16 is taken when asked, said in the summary line, and part of what a resumed job must match."""
+    from eqn_keras.annotate import Annotator
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    exact = np.round(np.clip(Annotator(tiny_run).raw_scores(TEXTS), 0, 10).astype(np.float64), 2)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "a.csv")]) == 0
+    assert "(float32)" in capsys.readouterr().out
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "a.csv")[LABELS].to_numpy(), exact)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "b.csv"),
+                 "--precision", "bfloat16"]) == 0
+    assert "(bfloat16)" in capsys.readouterr().out
+    fast = pd.read_csv(tmp_path / "b.csv")[LABELS].to_numpy()
+    assert 0 < np.abs(fast - exact).max() < 0.5
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "c"),
+                 "--runner", "DirectRunner", "--precision", "bfloat16"]) == 2
+    assert "--precision bfloat16: not available with --runner" in capsys.readouterr().err

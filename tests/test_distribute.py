@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from eqn_keras.distribute import is_chief, make_strategy, resolve_jit
+from eqn_keras.distribute import cpu_flags, inference_precision, is_chief, make_strategy, resolve_jit
 from eqn_keras.fileio import InputError
 
 RUN_FILES = ["config.json", "metrics.json", "coeqn.keras", "eqn.keras", "regressed_train.csv",
@@ -102,3 +102,27 @@ def test_is_chief(monkeypatch, config, chief):
 
 def test_jit_auto_is_off_without_accelerators():
     assert resolve_jit("auto") is False and resolve_jit("on") is True and resolve_jit("off") is False
+
+
+@pytest.mark.parametrize("requested, arch, flags, expected", [
+    ("auto", "bert", {"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),
+    ("auto", "bert", {"avx2", "amx_bf16"}, "bfloat16"),
+    ("auto", "bert", {"avx2", "fma", "avx512f"}, "float32"),  # bf16 emulated: ~10x slower than fp32 there
+    ("auto", "textcnn", {"avx512_bf16"}, "float32"),  # measured for BERT only
+    ("float32", "bert", {"avx512_bf16"}, "float32"),
+    ("bfloat16", "ann", set(), "bfloat16"),
+])
+def test_inference_precision(requested, arch, flags, expected):
+    assert inference_precision(requested, arch, flags) == expected
+
+
+def test_inference_precision_rejects_unknown_values():
+    with pytest.raises(InputError, match="--precision float16: expected one of auto, float32, bfloat16"):
+        inference_precision("float16", "bert", set())
+
+
+def test_cpu_flags_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(str(info)) == {"fpu", "avx2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == set()
