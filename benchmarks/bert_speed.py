@@ -467,7 +467,9 @@ def render_cli_section(report: dict) -> list:
              f"The same {report['cli'][0]['n_texts']} texts and weights (the checkpoint's backbone + the seeded "
              "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
              "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
-             "(PyTorch + transformers from benchmarks/requirements-peer.txt)."]
+             "(PyTorch + transformers from benchmarks/requirements-peer.txt). Energy differences against ours in "
+             "float32 come from bf16 rounding and, for the peer, from the few texts the two tokenizers split "
+             "differently (keras-hub's tf-text WordPiece vs Hugging Face tokenizers: emoji sequences, NFKC forms)."]
     if report.get("cli_measured"):
         lines += ["", f"Measured by {describe_run(report['cli_measured'])}."]
     return lines + [""] + render_cli(report["cli"])
@@ -691,27 +693,47 @@ def timed_process(argv, env, timeout, log_path: Path) -> dict:
 
 def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
     """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time;
-    then both on the first text alone: what each pays before its first text (imports, model load, tracing)."""
+    ours in float32 and with the default `--precision auto`, the peer in float32 and, where auto picks bfloat16,
+    under bf16 autocast too (the same precision); then both on the first text alone: what each pays before its
+    first text (imports, model load, tracing)."""
     import pandas as pd
 
+    from eqn_keras.distribute import inference_precision
+
+    auto = inference_precision("auto", "bert")
     run, names = make_cli_run(data, texts, work, args.seed)
     inputs = {"": (work / "cli_in.csv", texts), "-1": (work / "cli_in_1.csv", texts[:1])}
-    commands, labels, sizes = {}, {}, {}
+    variants = [("ours-fp32", ["--precision", "float32"], "ours: eqn-keras annotate (CLI), float32"),
+                ("ours-auto", ["--precision", "auto"], f"ours: eqn-keras annotate (CLI), default --precision auto "
+                                                       f"(= {auto} on this CPU)")]
+    peer = "peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop)"
+    peers = [("peer-fp32", [], f"{peer}, float32")]
+    if auto == "bfloat16":
+        peers.append(("peer-bf16", ["--bf16"], f"{peer}, bfloat16 autocast"))
+    commands, labels, sizes, outputs = {}, {}, {}, {}
     for suffix, (source, part) in inputs.items():
         pd.DataFrame({"text": part}).to_csv(source, index=False)
         what = "" if suffix == "" else ", 1 text (start-up)"
-        commands["ours" + suffix] = [
-            sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
-            "--output", str(work / f"cli_ours{suffix}.csv"), "--batch-size", str(args.batch_size)]
-        labels["ours" + suffix] = "ours: eqn-keras annotate (CLI), float32" + what
+        for name, flags, label in variants:
+            if suffix and name != "ours-auto":
+                continue
+            outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
+            commands[name + suffix] = [
+                sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
+                "--output", str(outputs[name + suffix]), "--batch-size", str(args.batch_size), *flags]
+            labels[name + suffix] = label + what
         if not args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
-            commands["peer" + suffix] = [
-                args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
-                "--head", str(work / "cli_head.npz"), "--input", str(source),
-                "--output", str(work / f"cli_peer{suffix}.csv"), "--batch-size", "64"]
-            labels["peer" + suffix] = ("peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop), "
-                                       "float32" + what)
-        sizes.update({name + suffix: len(part) for name in ("ours", "peer")})
+            for name, flags, label in peers:
+                if suffix and name != "peer-fp32":
+                    continue
+                outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
+                commands[name + suffix] = [
+                    args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
+                    "--head", str(work / "cli_head.npz"), "--input", str(source),
+                    "--output", str(outputs[name + suffix]), "--batch-size", "64", *flags]
+                labels[name + suffix] = label + what
+        sizes.update({name: len(part) for name in commands if name.endswith(suffix) and
+                      (suffix or not name.endswith("-1"))})
     runs = {name: [] for name in commands}
     for repeat in range(args.cli_repeats):
         for name, argv in commands.items():
@@ -723,44 +745,55 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
             if "error" in result:
                 print(f"[bert_speed] cli {name} failed:\n{result.get('log', result['error'])}", file=sys.stderr)
     rows = []
+    reference = outputs["ours-fp32"]
     for name in commands:
         ok = [r["wall_s"] for r in runs[name] if "error" not in r]
-        row = {"name": f"cli-{name}", "label": labels[name], "n_texts": sizes[name], "runs": runs[name]}
+        row = {"name": f"cli-{name}", "label": labels[name], "n_texts": sizes[name], "runs": runs[name],
+               "precision": "bfloat16" if name.endswith(("-bf16", "-bf16-1")) or
+               (name.startswith("ours-auto") and auto == "bfloat16") else "float32"}
         if len(ok) == len(runs[name]) and ok:
             wall = float(np.median(ok))
             row.update(wall_s=wall, texts_per_s=sizes[name] / wall, wall_s_all=ok)
+            if name != "ours-fp32" and not name.endswith("-1") and reference.is_file():
+                a = pd.read_csv(reference)[names].to_numpy()
+                b = pd.read_csv(outputs[name])[names].to_numpy()
+                diff = np.abs(a - b)
+                row.update(max_abs_energy_diff_vs_ours_fp32=float(diff.max()),
+                           p999_abs_energy_diff_vs_ours_fp32=float(np.quantile(diff.max(axis=1), 0.999)),
+                           mean_abs_energy_diff_vs_ours_fp32=float(diff.mean()))
         else:
             err = next(r["error"] for r in runs[name] if "error" in r)
             row["error"] = ("skipped: torch/transformers not importable by --peer-python "
                             f"({args.peer_python})" if name.startswith("peer") and "No module named" in err else err)
         rows.append(row)
-    ours, peer = work / "cli_ours.csv", work / "cli_peer.csv"
-    if ours.is_file() and peer.is_file():
-        a, b = pd.read_csv(ours)[names].to_numpy(), pd.read_csv(peer)[names].to_numpy()
-        next(r for r in rows if r["name"] == "cli-peer")["max_abs_energy_diff_vs_ours"] = float(np.abs(a - b).max())
     return rows
 
 
 def render_cli(rows: list) -> list:
-    """The command-line table: texts/s from process start to written CSV, ratio to the PyTorch peer on the same
-    texts (> 1: ours is faster)."""
-    peers = {r["n_texts"]: r for r in rows if r["name"].startswith("cli-peer") and "error" not in r}
+    """The command-line table: texts/s from process start to written CSV, ratios to the PyTorch peer on the same
+    texts (> 1: ours is faster): to the float32 peer, and to the peer in the row's own precision."""
+    peers = {(r["n_texts"], r["precision"]): r for r in rows if r["name"].startswith("cli-peer") and "error" not in r}
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["label"], f"failed: {r['error']}", "", "", ""])
+            table.append([r["label"], f"failed: {r['error']}", "", "", "", ""])
             continue
-        peer = peers.get(r["n_texts"])
-        ratio = f"{r['texts_per_s'] / peer['texts_per_s']:.2f}" if peer else "—"
+
+        def ratio(precision):
+            peer = peers.get((r["n_texts"], precision))
+            return f"{r['texts_per_s'] / peer['texts_per_s']:.2f}" if peer else "—"
+
         walls = ", ".join(f"{w:.1f}" for w in r["wall_s_all"])
         notes = f"wall s per run: {walls}"
-        if "max_abs_energy_diff_vs_ours" in r:
-            notes += f"; max abs energy diff vs ours {r['max_abs_energy_diff_vs_ours']:.3g}"
+        if "max_abs_energy_diff_vs_ours_fp32" in r:
+            notes += (f"; energy diff vs ours float32: max {r['max_abs_energy_diff_vs_ours_fp32']:.3g}, "
+                      f"99.9th pct of per-text max {r['p999_abs_energy_diff_vs_ours_fp32']:.3g}, "
+                      f"mean {r['mean_abs_energy_diff_vs_ours_fp32']:.2g}")
         rss = max(x["peak_rss_mb"] for x in r["runs"])
         rate = f"{r['texts_per_s']:.1f}" if r["n_texts"] > 1 else f"{r['texts_per_s']:.3f}"
-        table.append([r["label"], rate, ratio, f"{rss:.0f}", notes])
-    return md_table(["command line", "texts/s", "ratio to peer", "peak RSS MB", "notes"],
-                    table).splitlines()
+        table.append([r["label"], rate, ratio("float32"), ratio(r["precision"]), f"{rss:.0f}", notes])
+    return md_table(["command line", "texts/s", "ratio to peer float32", "ratio to peer, same precision",
+                     "peak RSS MB", "notes"], table).splitlines()
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,8 @@ Benchmark only (benchmarks/requirements-peer.txt; never a project dependency). I
 the way `eqn-keras annotate` does, with the same weights: the Hugging Face checkpoint the run's backbone
 came from, and the run's EQN head (Dense-ReLU, linear, x(max-min)+min, clipped) from an .npz that
 `bert_speed.py` extracts. Texts are sorted by length and tokenized inside the loop, 64 per batch, each
-batch padded to its longest text; fp32, `torch.inference_mode`.
+batch padded to its longest text; `torch.inference_mode`, fp32 (or, with `--bf16`, the transformer under
+`torch.autocast("cpu", torch.bfloat16)`, what such a user does on a CPU with native bf16 matmuls).
 
     python benchmarks/peer_torch.py --checkpoint DIR --head head.npz --input test.csv --output out.csv
 """
@@ -32,6 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--text-col", default="text")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=150, help="tokens per text, [CLS] and [SEP] included")
+    p.add_argument("--bf16", action="store_true", help="run the transformer under CPU autocast to bfloat16")
     return p.parse_args(argv)
 
 
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
             rows = order[start:start + args.batch_size]
             batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=args.max_length,
                               return_tensors="pt")
-            pooled = model(**batch).pooler_output
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                pooled = model(**batch).pooler_output.float()
             hidden = torch.relu(pooled @ dense_w + dense_b)
             out[rows] = ((hidden @ scores_w + scores_b) * scale + offset).clamp(low, high).numpy()
     scored = time.perf_counter()

@@ -64,8 +64,16 @@ def test_bert_speed_quick(tmp_path):
     assert merged["configs"] == report["configs"] and merged["command"] == report["command"]
     assert merged["cli_measured"]["command"].endswith("--tasks cli --cli-repeats 1 --out " + str(out))
     cli = {row["name"]: row for row in merged["cli"]}
-    assert set(cli) == {"cli-ours", "cli-ours-1"}  # no peer: the tiny preset is no Hugging Face checkpoint
-    assert cli["cli-ours"]["n_texts"] == 160 and cli["cli-ours-1"]["n_texts"] == 1
-    assert all(row["wall_s"] > 0 and row["texts_per_s"] > 0 for row in cli.values())
+    # no peer: the tiny preset is no Hugging Face checkpoint
+    assert set(cli) == {"cli-ours-fp32", "cli-ours-auto", "cli-ours-auto-1"}
+    assert cli["cli-ours-fp32"]["n_texts"] == 160 and cli["cli-ours-auto-1"]["n_texts"] == 1
+    assert all("error" not in row for row in cli.values())
+    from eqn_keras.distribute import inference_precision
+
+    auto = cli["cli-ours-auto"]
+    assert auto["precision"] == inference_precision("auto", "bert")
+    # the default precision's energies against float32's, read back from both CSVs: equal unless bf16 ran
+    assert (auto["max_abs_energy_diff_vs_ours_fp32"] > 0) == (auto["precision"] == "bfloat16")
+    assert auto["max_abs_energy_diff_vs_ours_fp32"] < 0.5
     assert "| baseline: pad 128, batch 16, model.predict, float32, XLA off |" in markdown
     assert "## Annotation as a user runs it" in markdown and merged["cli_measured"]["command"] in markdown
