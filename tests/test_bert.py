@@ -12,7 +12,10 @@ from eqn_keras.export import export_run
 from eqn_keras.fileio import InputError
 
 
-@pytest.fixture(scope="module")
+# session, not module: under --dist worksteal a worker runs this module's tests interleaved with others',
+# and a module fixture is torn down and trained again each time the worker comes back (3 trainings,
+# 56-68 s each, in one measured run); a session fixture trains at most once per worker
+@pytest.fixture(scope="session")
 def bert_run(tmp_path_factory, tiny_bert_preset, emotion_csv):
     out = tmp_path_factory.mktemp("bert") / "run"
     assert main(["train", "--arch", "bert", "--bert-preset", str(tiny_bert_preset), "--data", str(emotion_csv),
