@@ -22,6 +22,7 @@ def _add_data_args(p):
 
 def build_parser() -> argparse.ArgumentParser:
     from .annotate import BAD_ROW_POLICIES, CHUNK_SIZE
+    from .distribute import INFERENCE_PRECISIONS
     from .builders import ARCHS
     from .heads import HEADS
 
@@ -73,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
     a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
     a.add_argument("--batch-size", type=int, default=256)
-    a.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+    a.add_argument("--precision", default="auto", choices=INFERENCE_PRECISIONS,
                    help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
                         "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
-                        "a few hundredths (see README), float32 reproduces the run's own scores")
+                        "bf16 rounding (see README), float32 reproduces the run's own scores")
     a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine); "
                                    "join the outputs with annotate-merge")
     a.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
