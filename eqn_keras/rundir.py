@@ -12,11 +12,13 @@ import datetime
 import json
 import os
 import subprocess
+import weakref
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from .fileio import InputError, atomic_write
 from .heads import FLOAT32_LAYERS, head_spec
@@ -57,13 +59,29 @@ def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose:
         return np.zeros((0, core.output_shape[-1]), dtype=np.float32)
     seq = FullLabelSequence(token_ids, batch_size=batch_size, sort_by_length=True)
     bar = keras.utils.Progbar(len(token_ids), unit_name="text") if verbose else None
+    score = _scorer(core)
     parts = []
     for index in range(len(seq)):
         (x,) = seq[index]
-        parts.append(np.asarray(core.predict_on_batch(x), dtype=np.float32))
+        parts.append(np.asarray(score(x), dtype=np.float32))
         if bar is not None:
             bar.add(len(x))
     return seq.restore_order(np.concatenate(parts))
+
+
+_SCORERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _scorer(core: keras.Model):
+    """`core`'s forward pass traced once for token ids of any [batch, width]: Keras's `predict_on_batch` traces
+    for the first shape and again for the second before it relaxes the signature (~1 s of every annotate run).
+    Inside a distribution strategy's scope, `predict_on_batch` (it knows how to place the batch)."""
+    if tf.distribute.has_strategy() or keras.backend.backend() != "tensorflow":
+        return core.predict_on_batch
+    if core not in _SCORERS:
+        _SCORERS[core] = tf.function(lambda x: core(x, training=False), reduce_retracing=True,
+                                     input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    return _SCORERS[core]
 
 
 def with_precision(core: keras.Model, precision: str = "float32") -> keras.Model:
