@@ -31,6 +31,7 @@ from .rundir import (METRICS_FILE, energy_range, load_run, load_scores, predict_
 TUNED = "tuned"
 LABELS_COLUMN = "annotated_labels"
 LABEL_SEP = "|"
+PREDICT_BATCH_SIZE = 256  # texts per forward pass unless models/<arch>.json sets predict_batch_size
 
 
 def parse_threshold(value):
@@ -77,6 +78,8 @@ class Annotator:
         self.core = with_precision(core, self.precision)
         self.label_names = list(self.config["dataset"]["label_names"])
         self.energy_range = energy_range(self.config)
+        # texts per forward pass when none is given: models/<arch>.json's predict_batch_size
+        self.batch_size = int(self.config.get("arch_config", {}).get("predict_batch_size", PREDICT_BATCH_SIZE))
 
     @property
     def tuned_threshold(self) -> float:
@@ -92,18 +95,18 @@ class Annotator:
         """The model's input for `texts`: token ids [N, seq_len]."""
         return tokenize(self.vectorizer, list(texts))
 
-    def raw_scores(self, texts, batch_size: int = 256, verbose: int = 0, token_ids=None) -> np.ndarray:
+    def raw_scores(self, texts, batch_size: int | None = None, verbose: int = 0, token_ids=None) -> np.ndarray:
         """The head's unclipped output [N, C] (what metrics and threshold tuning use); `token_ids`: `texts`
         already tokenized by `token_ids`."""
         ids = self.token_ids(texts) if token_ids is None else token_ids
-        return predict_scores(self.core, ids, batch_size, verbose)
+        return predict_scores(self.core, ids, batch_size or self.batch_size, verbose)
 
-    def score(self, texts, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    def score(self, texts, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Energies [N, C], clipped to the run's range."""
         return clip_energies(self.raw_scores(texts, batch_size, verbose), self.energy_range)
 
     def annotate(self, texts, threshold=None, labels: bool = False, label_sep: str = LABEL_SEP,
-                 batch_size: int = 256, verbose: int = 0) -> pd.DataFrame:
+                 batch_size: int | None = None, verbose: int = 0) -> pd.DataFrame:
         """One energy column per label name; see `annotate_scores` for `threshold` and `labels`."""
         return self.annotate_scores(self.raw_scores(texts, batch_size, verbose), threshold, labels, label_sep)
 
@@ -148,7 +151,8 @@ class TableAnnotator:
     """
 
     def __init__(self, run_dir, stage: str | None = None, text_col: str = "text", threshold=None,
-                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int = 256, precision: str = "float32"):
+                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int | None = None,
+                 precision: str = "float32"):
         parse_threshold(threshold)  # bad values fail before the model loads
         if labels and not label_sep:
             raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
@@ -156,7 +160,8 @@ class TableAnnotator:
         self.threshold = self.annotator.threshold(threshold)  # a missing tuned threshold fails here
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
             if labels else None
-        self.text_col, self.labels, self.label_sep, self.batch_size = text_col, labels, label_sep, int(batch_size)
+        self.text_col, self.labels, self.label_sep = text_col, labels, label_sep
+        self.batch_size = int(batch_size or self.annotator.batch_size)
 
     @property
     def label_names(self) -> list:
@@ -260,7 +265,7 @@ def _chunk_errors(scorer, chunk) -> np.ndarray:
 
 
 def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
-                  stage: str | None = None, batch_size: int = 256, shard: str | None = None,
+                  stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                   labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
                   on_bad_row: str = "error", verbose: int = 1, precision: str = "float32") -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
@@ -400,7 +405,7 @@ def _read_whole(path):
 
 
 def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
-                            stage: str | None = None, batch_size: int = 256, shard: str | None = None,
+                            stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                             labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
                             precision: str = "float32") -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a column 'annotated_labels': the names of the labels at or above the threshold "
                         "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
     a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
-    a.add_argument("--batch-size", type=int, default=256)
+    a.add_argument("--batch-size", type=int,
+                   help="texts per forward pass (default: the arch's predict_batch_size in models/<arch>.json, else 256)")
     a.add_argument("--precision", default="auto", choices=INFERENCE_PRECISIONS,
                    help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
                         "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
@@ -180,6 +181,8 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
         if value:
             raise InputError(f"{flag}: not available with --runner; the pipeline writes the energies of the "
                              "exported stage (export another stage with 'eqn-keras export --stage')")
+    from .annotate import PREDICT_BATCH_SIZE
+
     try:
         from .beam import annotate_beam
     except ImportError as err:
@@ -194,7 +197,7 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
             model = export_run(model, out=tmp)
         shards = annotate_beam(model, args.input, args.output, text_col=args.text_col,
                                pipeline_args=[f"--runner={args.runner}", *pipeline_args], num_shards=args.num_shards,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size or PREDICT_BATCH_SIZE)
     print(f"annotated {args.input} -> {len(shards)} shard(s): {', '.join(shards[:3])}{' ...' if len(shards) > 3 else ''}")
     return 0
 

@@ -307,6 +307,29 @@ def test_crash_mid_job_resumes_to_the_same_bytes(tiny_run, tmp_path, monkeypatch
     assert not (tmp_path / f"out{ext}.part").exists() and not (tmp_path / f"out{ext}.progress.json").exists()
 
 
+def test_the_arch_config_sets_the_annotation_batch(tiny_run, tmp_path, monkeypatch):
+    """Without --batch-size, annotate scores predict_batch_size texts per pass (models/bert.json: 64), else 256."""
+    import shutil
+
+    import eqn_keras.annotate as annotate
+
+    assert annotate.Annotator(tiny_run).batch_size == annotate.PREDICT_BATCH_SIZE  # an ANN run: no key
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["arch_config"]["predict_batch_size"] = 3
+    (run / "config.json").write_text(json.dumps(config))
+    seen, real = [], annotate.predict_scores
+    monkeypatch.setattr(annotate, "predict_scores",
+                        lambda core, ids, batch_size, verbose=0: seen.append(batch_size) or real(core, ids, batch_size))
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": _texts(10)}).to_csv(src, index=False)
+    assert _annotate("--model", run, "--input", src, "--output", tmp_path / "a.csv", "--quiet") == 0
+    assert _annotate("--model", run, "--input", src, "--output", tmp_path / "b.csv", "--quiet", "--batch-size", 5) == 0
+    assert seen == [3, 5]
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
 # -- the reader alone ------------------------------------------------------------------------------------------
 
 def test_record_counts_and_utf8_errors(tmp_path):
