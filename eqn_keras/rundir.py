@@ -75,13 +75,18 @@ _SCORERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def _scorer(core: keras.Model):
     """`core`'s forward pass traced once for token ids of any [batch, width]: Keras's `predict_on_batch` traces
     for the first shape and again for the second before it relaxes the signature (~1 s of every annotate run).
-    Inside a distribution strategy's scope, `predict_on_batch` (it knows how to place the batch)."""
+    XLA as `predict_on_batch` would use it (`core.jit_compile`: Keras turns it on by default on a GPU). Inside a
+    distribution strategy's scope, `predict_on_batch` itself (it knows how to place the batch)."""
     if tf.distribute.has_strategy() or keras.backend.backend() != "tensorflow":
         return core.predict_on_batch
-    if core not in _SCORERS:
-        _SCORERS[core] = tf.function(lambda x: core(x, training=False), reduce_retracing=True,
-                                     input_signature=[tf.TensorSpec([None, None], tf.int32)])
-    return _SCORERS[core]
+    jit = bool(core.jit_compile)
+    cached = _SCORERS.get(core)
+    if cached is None or cached[0] != jit:
+        model = weakref.ref(core)  # the cache must not keep the model alive
+        cached = _SCORERS[core] = (jit, tf.function(
+            lambda x: model()(x, training=False), reduce_retracing=True, jit_compile=jit,
+            input_signature=[tf.TensorSpec([None, None], tf.int32)]))
+    return cached[1]
 
 
 def with_precision(core: keras.Model, precision: str = "float32") -> keras.Model:
