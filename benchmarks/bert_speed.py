@@ -703,29 +703,31 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
     auto = inference_precision("auto", "bert")
     run, names = make_cli_run(data, texts, work, args.seed)
     inputs = {"": (work / "cli_in.csv", texts), "-1": (work / "cli_in_1.csv", texts[:1])}
-    variants = [("ours-fp32", ["--precision", "float32"], "ours: eqn-keras annotate (CLI), float32"),
+    variants = [("ours-fp32", ["--precision", "float32"], "ours: eqn-keras annotate (CLI), float32", "float32"),
                 ("ours-auto", ["--precision", "auto"], f"ours: eqn-keras annotate (CLI), default --precision auto "
-                                                       f"(= {auto} on this CPU)")]
+                                                       f"(= {auto} on this CPU)", auto)]
     peer = "peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop)"
-    peers = [("peer-fp32", [], f"{peer}, float32")]
+    peers = [("peer-fp32", [], f"{peer}, float32", "float32")]
     if auto == "bfloat16":
-        peers.append(("peer-bf16", ["--bf16"], f"{peer}, bfloat16 autocast"))
-    commands, labels, sizes, outputs = {}, {}, {}, {}
+        peers.append(("peer-bf16", ["--bf16"], f"{peer}, bfloat16 autocast", "bfloat16"))
+    commands, labels, sizes, outputs, precisions = {}, {}, {}, {}, {}
     for suffix, (source, part) in inputs.items():
         pd.DataFrame({"text": part}).to_csv(source, index=False)
         what = "" if suffix == "" else ", 1 text (start-up)"
-        for name, flags, label in variants:
+        for name, flags, label, precision in variants:
             if suffix and name != "ours-auto":
                 continue
+            precisions[name + suffix] = precision
             outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
             commands[name + suffix] = [
                 sys.executable, "-m", "eqn_keras.cli", "annotate", "--model", str(run), "--input", str(source),
                 "--output", str(outputs[name + suffix]), "--batch-size", str(args.batch_size), *flags]
             labels[name + suffix] = label + what
         if not args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
-            for name, flags, label in peers:
+            for name, flags, label, precision in peers:
                 if suffix and name != "peer-fp32":
                     continue
+                precisions[name + suffix] = precision
                 outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
                 commands[name + suffix] = [
                     args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint", data["preset"],
@@ -749,8 +751,7 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
     for name in commands:
         ok = [r["wall_s"] for r in runs[name] if "error" not in r]
         row = {"name": f"cli-{name}", "label": labels[name], "n_texts": sizes[name], "runs": runs[name],
-               "precision": "bfloat16" if name.endswith(("-bf16", "-bf16-1")) or
-               (name.startswith("ours-auto") and auto == "bfloat16") else "float32"}
+               "precision": precisions[name]}
         if len(ok) == len(runs[name]) and ok:
             wall = float(np.median(ok))
             row.update(wall_s=wall, texts_per_s=sizes[name] / wall, wall_s_all=ok)
