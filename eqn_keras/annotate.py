@@ -99,7 +99,7 @@ class Annotator:
         """The head's unclipped output [N, C] (what metrics and threshold tuning use); `token_ids`: `texts`
         already tokenized by `token_ids`."""
         ids = self.token_ids(texts) if token_ids is None else token_ids
-        return predict_scores(self.core, ids, batch_size or self.batch_size, verbose)
+        return predict_scores(self.core, ids, self.batch_size if batch_size is None else batch_size, verbose)
 
     def score(self, texts, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Energies [N, C], clipped to the run's range."""
@@ -161,7 +161,9 @@ class TableAnnotator:
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
             if labels else None
         self.text_col, self.labels, self.label_sep = text_col, labels, label_sep
-        self.batch_size = int(batch_size or self.annotator.batch_size)
+        self.batch_size = int(self.annotator.batch_size if batch_size is None else batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
     @property
     def label_names(self) -> list:

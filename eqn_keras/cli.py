@@ -10,6 +10,17 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2
 
 
+def _positive_int(value: str) -> int:
+    """argparse type for counts and sizes: 0 or a negative number is an error, not a silent default."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
 def _add_data_args(p):
     p.add_argument("--data", required=True, help="dataset name (goemotions, 3tfn, 6emotions, 3tsa, 7health) or a CSV/TSV/JSONL path")
     p.add_argument("--data-dir", help="folder holding the named datasets (default: $EQN_DATA_DIR, else download)")
@@ -40,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="regress labels from an earlier run's stage (default its last) instead of training CoEQN")
     t.add_argument("--regress-temperature", type=float, default=1.0,
                    help="temperature on the regressed scores: >1 softer, <1 closer to 0/10 (default 1, the paper)")
-    t.add_argument("--epochs", type=int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
-    t.add_argument("--batch-size", type=int, help="default: the arch's (32)")
-    t.add_argument("--seq-len", type=int, default=150)
-    t.add_argument("--max-train", type=int, help="train on a seeded random subset of N texts (a quick try)")
+    t.add_argument("--epochs", type=_positive_int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
+    t.add_argument("--batch-size", type=_positive_int, help="default: the arch's (32)")
+    t.add_argument("--seq-len", type=_positive_int, default=150)
+    t.add_argument("--max-train", type=_positive_int, help="train on a seeded random subset of N texts (a quick try)")
     t.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs")
     t.add_argument("--learning-rate", type=float)
     t.add_argument("--arch-config", metavar="JSON",
@@ -73,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a column 'annotated_labels': the names of the labels at or above the threshold "
                         "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
     a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
-    a.add_argument("--batch-size", type=int,
+    a.add_argument("--batch-size", type=_positive_int,
                    help="texts per forward pass (default: the arch's predict_batch_size in models/<arch>.json, else 256)")
     a.add_argument("--precision", default="auto", choices=INFERENCE_PRECISIONS,
                    help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
@@ -197,7 +208,7 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
             model = export_run(model, out=tmp)
         shards = annotate_beam(model, args.input, args.output, text_col=args.text_col,
                                pipeline_args=[f"--runner={args.runner}", *pipeline_args], num_shards=args.num_shards,
-                               batch_size=args.batch_size or PREDICT_BATCH_SIZE)
+                               batch_size=PREDICT_BATCH_SIZE if args.batch_size is None else args.batch_size)
     print(f"annotated {args.input} -> {len(shards)} shard(s): {', '.join(shards[:3])}{' ...' if len(shards) > 3 else ''}")
     return 0
 

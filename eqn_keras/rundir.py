@@ -53,7 +53,7 @@ def split_text_model(model: keras.Model):
 def predict_scores(core: keras.Model, token_ids, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
     """Scores [N, C] for tokenized texts, batched shortest-first so little padding is computed.
 
-    Batches go straight to `predict_on_batch`: no tf.data pipeline to build and tear down per call.
+    Batches go straight to one traced forward pass (`_scorer`): no tf.data pipeline to build and tear down per call.
     """
     if len(token_ids) == 0:
         return np.zeros((0, core.output_shape[-1]), dtype=np.float32)

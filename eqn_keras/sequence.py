@@ -76,6 +76,8 @@ class FullLabelSequence(keras.utils.PyDataset):
                 raise ValueError(f"{len(targets)} target rows for {len(self.token_ids)} texts")
         self.targets = targets
         self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.shuffle = shuffle
         self.seed = seed
         self.pad_multiple = max(1, int(pad_multiple))

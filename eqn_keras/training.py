@@ -218,7 +218,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.arch_config:
         arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
     cfg = dataclasses.replace(cfg, epochs=cfg.epochs or arch_cfg.get("epochs", 10),
-                              batch_size=cfg.batch_size or arch_cfg.get("batch_size", 32))
+                              batch_size=arch_cfg.get("batch_size", 32) if cfg.batch_size is None else cfg.batch_size)
     preset = None
     if cfg.arch == "bert":
         from .bert import resolve_preset

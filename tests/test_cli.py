@@ -253,3 +253,24 @@ def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "c"),
                  "--runner", "DirectRunner", "--precision", "bfloat16"]) == 2
     assert "--precision bfloat16: not available with --runner" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--batch-size", "0"], ["--batch-size", "-3"], ["--batch-size", "x"]])
+def test_annotate_sizes_must_be_positive(tiny_run, tmp_path, capsys, flags):
+    # --batch-size 0 once meant "the default" without a word; now argparse refuses it (exit 2, nothing written)
+    src = tmp_path / "in.csv"
+    src.write_text("text\nhappy\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "o.csv"), *flags])
+    assert exit_info.value.code == 2
+    assert f"argument {flags[0]}: expected a positive integer, got '{flags[1]}'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_library_batch_size_zero_is_an_error(tiny_run):
+    from eqn_keras.annotate import Annotator, TableAnnotator
+
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        TableAnnotator(tiny_run, batch_size=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        Annotator(tiny_run).raw_scores(["happy"], batch_size=0)
