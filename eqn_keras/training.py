@@ -217,8 +217,10 @@ def train(cfg: TrainConfig) -> dict:
     arch_cfg = load_arch_config(cfg.arch)
     if cfg.arch_config:
         arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
-    cfg = dataclasses.replace(cfg, epochs=cfg.epochs or arch_cfg.get("epochs", 10),
+    cfg = dataclasses.replace(cfg, epochs=arch_cfg.get("epochs", 10) if cfg.epochs is None else cfg.epochs,
                               batch_size=arch_cfg.get("batch_size", 32) if cfg.batch_size is None else cfg.batch_size)
+    if cfg.epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {cfg.epochs!r}")
     preset = None
     if cfg.arch == "bert":
         from .bert import resolve_preset

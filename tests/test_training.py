@@ -282,3 +282,10 @@ def test_a_log_file_gets_one_line_per_epoch(tmp_path, emotion_csv, small_vocab, 
     assert "\r" not in stdout and "\x08" not in stdout
     epoch_lines = [line for line in stdout.splitlines() if " - loss: " in line]
     assert len(epoch_lines) == 3 and all("val_accuracy" in line for line in epoch_lines)
+
+
+def test_zero_epochs_or_batch_size_is_an_error_not_the_default(tmp_path, emotion_csv):
+    # `epochs or default` once turned 0 into the arch's 10 epochs without a word
+    for field in ("epochs", "batch_size"):
+        with pytest.raises(ValueError, match=f"{field} must be a positive integer, got 0"):
+            train(TrainConfig(arch="ann", data=str(emotion_csv), out=str(tmp_path / field), verbose=0, **{field: 0}))
