@@ -190,6 +190,8 @@ def prepare_data(args, work: Path) -> dict:
         label_names = list(test_splits.label_names)
         preset = resolve_preset(args.bert_preset)
         notes = {"rows": {"annotate_test": len(test_splits.test), "train_train": len(train_splits.train)}}
+        if args.cli_large:
+            (work / "large_texts.json").write_text(json.dumps(list(test_splits.train.texts)))
 
     tokenizer = BertTokenIds.from_preset(preset, SEQ_LEN)
     t0 = time.perf_counter()
@@ -459,17 +461,25 @@ def tables_header(report: dict) -> list:
     ]
 
 
+def large_note(rows: list, data: dict) -> str:
+    """The larger text set of `--cli-large`, when measured."""
+    large = next((r["n_texts"] for r in rows if r["name"].endswith("-large")), None)
+    return f"; then its train split, {large:,} texts, with `--cli-large`" if large else ""
+
+
 def render_cli_section(report: dict) -> list:
     """The command-line table with its intro and the run that measured it; nothing when it was not measured."""
     if not report.get("cli"):
         return []
     lines = ["", "## Annotation as a user runs it: process start to written CSV", "",
-             f"The same {report['cli'][0]['n_texts']} texts and weights (the checkpoint's backbone + the seeded "
+             f"The same {report['cli'][0]['n_texts']:,} texts (the {report['data']['annotate_data']} test split"
+             f"{large_note(report['cli'], report['data'])}) and weights (the checkpoint's backbone + the seeded "
              "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
              "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
              "(PyTorch + transformers from benchmarks/requirements-peer.txt). Energy differences against ours in "
-             "float32 come from bf16 rounding and, for the peer, from the few texts the two tokenizers split "
-             "differently (keras-hub's tf-text WordPiece vs Hugging Face tokenizers: emoji sequences, NFKC forms)."]
+             "float32 without XLA (same text set) come from bf16 rounding, XLA's float round-off and, for the peer, "
+             "from the few texts the two tokenizers split differently (keras-hub's tf-text WordPiece vs Hugging "
+             "Face tokenizers: emoji sequences, NFKC forms)."]
     if report.get("cli_measured"):
         lines += ["", f"Measured by {describe_run(report['cli_measured'])}."]
     return lines + [""] + render_cli(report["cli"])
@@ -547,6 +557,9 @@ def parse_args(argv):
                    help="Python that has torch and transformers for the PyTorch peer row "
                         "(benchmarks/requirements-peer.txt); the row is skipped when they do not import")
     p.add_argument("--cli-repeats", type=int, default=2, help="alternating timed runs of each command line")
+    p.add_argument("--cli-large", action="store_true",
+                   help="cli: also annotate the --annotate-data train split (43,410 GoEmotions texts), large enough "
+                        "for `--jit-compile auto` to turn XLA on; not with --quick")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--determinism", action="store_true",
                    help="enable TF op determinism in every configuration, as eqn-keras train does on CPU "
@@ -560,6 +573,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.max_train is None:
         args.max_train = QUICK["max_train"] if args.quick else 1024
+    if args.cli_large and args.quick:
+        p.error("--cli-large needs real data: not with --quick")
     if args.max_test is None and args.quick:
         args.max_test = QUICK["max_test"]
     for name in ("max_train", "batch_size", "train_batch_size", "predict_repeats"):
@@ -691,21 +706,24 @@ def timed_process(argv, env, timeout, log_path: Path) -> dict:
     return {"wall_s": wall, "peak_rss_mb": int(lines[-1]) / 1024.0, "log": lines[-2][:300] if len(lines) > 1 else ""}
 
 
-def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
-    """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time;
-    ours in float32 and with the default `--precision auto`, the peer in float32 and, where auto picks bfloat16,
-    under bf16 autocast too (the same precision); then both on the first text alone: what each pays before its
-    first text (imports, model load, tracing)."""
+def cli_rows(args, data: dict, texts, work: Path, env: dict, large=None) -> list:
+    """`eqn-keras annotate` and the PyTorch peer on the same texts and weights, alternating, median wall time.
+
+    Ours in float32 without XLA (the reference the energy differences are taken against), with XLA, and with the
+    defaults (`--precision auto`, `--jit-compile auto`, resolved for this CPU and input size; a default that
+    equals the XLA command is not run twice); the peer in float32 and, where auto picks bfloat16, under bf16
+    autocast too (the same precision). Then both on the first text alone: what each pays before its first text
+    (imports, model load, tracing). `large`: a second, larger text set measured the same way."""
     import pandas as pd
 
-    from eqn_keras.distribute import inference_precision
+    from eqn_keras.distribute import inference_jit, inference_precision
 
     auto = inference_precision("auto", "bert")
     run, names = make_cli_run(data, texts, work, args.seed)
     inputs = {"": (work / "cli_in.csv", texts), "-1": (work / "cli_in_1.csv", texts[:1])}
-    variants = [("ours-fp32", ["--precision", "float32"], "ours: eqn-keras annotate (CLI), float32", "float32"),
-                ("ours-auto", ["--precision", "auto"], f"ours: eqn-keras annotate (CLI), default --precision auto "
-                                                       f"(= {auto} on this CPU)", auto)]
+    if large:
+        inputs["-large"] = (work / "cli_in_large.csv", large)
+    ours = "ours: eqn-keras annotate (CLI)"
     peer = "peer: PyTorch + transformers loop (sorted, batch 64, tokenized in the loop)"
     peers = [("peer-fp32", [], f"{peer}, float32", "float32")]
     if auto == "bfloat16":
@@ -713,9 +731,18 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
     commands, labels, sizes, outputs, precisions = {}, {}, {}, {}, {}
     for suffix, (source, part) in inputs.items():
         pd.DataFrame({"text": part}).to_csv(source, index=False)
-        what = "" if suffix == "" else ", 1 text (start-up)"
+        what = {"": "", "-1": ", 1 text (start-up)", "-large": f", {len(part):,} texts"}[suffix]
+        jit = inference_jit("auto", "bert", auto, len(part))
+        variants = [("ours-fp32", ["--precision", "float32", "--jit-compile", "off"], f"{ours}, float32, XLA off",
+                     "float32"),
+                    ("ours-xla", ["--precision", "float32", "--jit-compile", "on"], f"{ours}, float32, XLA on",
+                     "float32"),
+                    ("ours-auto", [], f"{ours}, defaults: --precision auto = {auto}, --jit-compile auto = "
+                                      f"XLA {'on' if jit else 'off'} here", auto)]
+        if auto == "float32" and jit:
+            variants = [v for v in variants if v[0] != "ours-xla"]
         for name, flags, label, precision in variants:
-            if suffix and name != "ours-auto":
+            if suffix == "-1" and name != "ours-auto":
                 continue
             precisions[name + suffix] = precision
             outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
@@ -725,7 +752,7 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
             labels[name + suffix] = label + what
         if not args.quick:  # the tiny keras-hub preset is no Hugging Face checkpoint: nothing for the peer to load
             for name, flags, label, precision in peers:
-                if suffix and name != "peer-fp32":
+                if suffix == "-1" and name != "peer-fp32":
                     continue
                 precisions[name + suffix] = precision
                 outputs[name + suffix] = work / f"cli_{name}{suffix}.csv"
@@ -735,7 +762,7 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
                     "--output", str(outputs[name + suffix]), "--batch-size", "64", *flags]
                 labels[name + suffix] = label + what
         sizes.update({name: len(part) for name in commands if name.endswith(suffix) and
-                      (suffix or not name.endswith("-1"))})
+                      (suffix or not name.endswith(("-1", "-large")))})
     runs = {name: [] for name in commands}
     for repeat in range(args.cli_repeats):
         for name, argv in commands.items():
@@ -747,7 +774,6 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
             if "error" in result:
                 print(f"[bert_speed] cli {name} failed:\n{result.get('log', result['error'])}", file=sys.stderr)
     rows = []
-    reference = outputs["ours-fp32"]
     for name in commands:
         ok = [r["wall_s"] for r in runs[name] if "error" not in r]
         row = {"name": f"cli-{name}", "label": labels[name], "n_texts": sizes[name], "runs": runs[name],
@@ -755,7 +781,9 @@ def cli_rows(args, data: dict, texts, work: Path, env: dict) -> list:
         if len(ok) == len(runs[name]) and ok:
             wall = float(np.median(ok))
             row.update(wall_s=wall, texts_per_s=sizes[name] / wall, wall_s_all=ok)
-            if name != "ours-fp32" and not name.endswith("-1") and reference.is_file():
+            suffix = next((x for x in ("-1", "-large") if name.endswith(x)), "")
+            reference = outputs.get("ours-fp32" + suffix)
+            if not name.startswith("ours-fp32") and reference is not None and reference.is_file():
                 a = pd.read_csv(reference)[names].to_numpy()
                 b = pd.read_csv(outputs[name])[names].to_numpy()
                 diff = np.abs(a - b)
@@ -842,7 +870,9 @@ def main(argv=None) -> int:
                 row["max_abs_score_diff"] = float(np.max(np.abs(np.load(scores) - np.load(base_scores)), initial=0.0))
         cli = []
         if "cli" in args.tasks:
-            cli = cli_rows(args, data, json.loads((work / "test_texts.json").read_text()), work, env)
+            large = work / "large_texts.json"
+            cli = cli_rows(args, data, json.loads((work / "test_texts.json").read_text()), work, env,
+                           json.loads(large.read_text()) if large.is_file() else None)
     if measure_peak:
         matmul.append(dict(measure_matmul(matmul_n, repeats=3 if args.quick else 5), when="after"))
     peak = max((max(x["tf_gflops_best"], x["numpy_gflops_best"]) for x in matmul), default=0.0)  # the better one

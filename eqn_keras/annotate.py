@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .distribute import JIT_MODES
 from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .sequence import tokenize
@@ -66,9 +67,12 @@ class Annotator:
     unclipped output, on which the run's metrics and thresholds were computed. A baseline head's
     probabilities are never clipped (`energy_range` is None). `precision`: float32 (exact, the default),
     bfloat16, or auto (bfloat16 for BERT runs on CPUs with native bf16 matmuls; see `inference_precision`).
+    `jit_compile`: score through XLA or not (None: Keras's choice, on only where a GPU is visible); `jit` sets it
+    later, see `inference_jit` for when it pays on CPU.
     """
 
-    def __init__(self, run_dir, stage: str | None = None, precision: str = "float32"):
+    def __init__(self, run_dir, stage: str | None = None, precision: str = "float32",
+                 jit_compile: bool | None = None):
         from .distribute import inference_precision
 
         self.run_dir = Path(run_dir)
@@ -76,10 +80,21 @@ class Annotator:
         self.precision = inference_precision(precision, self.config["config"]["arch"])
         self.vectorizer, core = split_text_model(model)
         self.core = with_precision(core, self.precision)
+        if jit_compile is not None:
+            self.jit = jit_compile
         self.label_names = list(self.config["dataset"]["label_names"])
         self.energy_range = energy_range(self.config)
         # texts per forward pass when none is given: models/<arch>.json's predict_batch_size
         self.batch_size = int(self.config.get("arch_config", {}).get("predict_batch_size", PREDICT_BATCH_SIZE))
+
+    @property
+    def jit(self) -> bool:
+        """Whether scoring compiles with XLA (the scoring model's `jit_compile`)."""
+        return bool(self.core.jit_compile)
+
+    @jit.setter
+    def jit(self, on: bool) -> None:
+        self.core.jit_compile = bool(on)
 
     @property
     def tuned_threshold(self) -> float:
@@ -152,11 +167,11 @@ class TableAnnotator:
 
     def __init__(self, run_dir, stage: str | None = None, text_col: str = "text", threshold=None,
                  labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int | None = None,
-                 precision: str = "float32"):
+                 precision: str = "float32", jit_compile: bool | None = None):
         parse_threshold(threshold)  # bad values fail before the model loads
         if labels and not label_sep:
             raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
-        self.annotator = Annotator(run_dir, stage, precision)
+        self.annotator = Annotator(run_dir, stage, precision, jit_compile)
         self.threshold = self.annotator.threshold(threshold)  # a missing tuned threshold fails here
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
             if labels else None
@@ -176,7 +191,16 @@ class TableAnnotator:
         return {"model": str(model.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns,
                 "text_col": self.text_col, "threshold": self.threshold, "labels": self.labels,
                 "label_threshold": self.label_threshold, "label_sep": self.label_sep if self.labels else None,
-                "batch_size": self.batch_size, "precision": self.annotator.precision}
+                "batch_size": self.batch_size, "precision": self.annotator.precision,
+                "jit_compile": self.annotator.jit}
+
+    def choose_jit(self, requested: str, rows) -> bool:
+        """Resolve --jit-compile (auto | on | off) for a job of `rows` texts (a count or a function giving it)."""
+        from .distribute import inference_jit
+
+        self.annotator.jit = inference_jit(requested, self.annotator.config["config"]["arch"],
+                                           self.annotator.precision, rows)
+        return self.annotator.jit
 
     def check_columns(self, columns, path) -> None:
         """The text column exists, and no column is named like one this adds."""
@@ -238,13 +262,14 @@ def parse_shard(shard: str | None):
 @dataclass
 class AnnotateSummary:
     """What `annotate_file` did: rows written to `output`, rows skipped (listed in `skipped_path`), and the
-    precision the model scored in."""
+    precision the model scored in, with or without XLA."""
 
     rows: int
     skipped: int = 0
     skipped_path: Path | None = None
     resumed_from: int = 0
     precision: str = "float32"
+    jit_compile: bool = False
 
 
 def skipped_path(output_path) -> Path:
@@ -269,7 +294,8 @@ def _chunk_errors(scorer, chunk) -> np.ndarray:
 def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                   stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                   labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
-                  on_bad_row: str = "error", verbose: int = 1, precision: str = "float32") -> AnnotateSummary:
+                  on_bad_row: str = "error", verbose: int = 1, precision: str = "float32",
+                  jit_compile: str = "off") -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
 
     Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
@@ -280,13 +306,15 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     reason, in `<output>.skipped.csv`. `shard='i/n'` annotates the i-th of n contiguous parts of the rows
     (their outputs concatenate back in order, see `merge_tables`). `chunk_size=0` is the in-memory path
     (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`;
-    `precision`: see `Annotator`.
+    `precision`: see `Annotator`; `jit_compile` (auto | on | off): XLA, see `inference_jit`.
     """
+    if jit_compile not in JIT_MODES:
+        raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
     if chunk_size == 0:
         if on_bad_row != "error":
             raise InputError(f"--on-bad-row {on_bad_row}: needs streaming; expected --chunk-size > 0")
         return annotate_file_in_memory(run_dir, input_path, output_path, text_col, threshold, stage, batch_size,
-                                       shard, labels, label_sep, verbose, precision)
+                                       shard, labels, label_sep, verbose, precision, jit_compile)
     if chunk_size < 0:
         raise InputError(f"--chunk-size {chunk_size}: expected a positive number of rows (0: whole file in memory)")
     if on_bad_row not in BAD_ROW_POLICIES:
@@ -303,6 +331,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     if parts > 1:
         n = reader.count(exact=True)
         lo, hi = part * n // parts, (part + 1) * n // parts
+    scorer.choose_jit(jit_compile, lambda: reader.count(exact=True) if hi is None else hi - lo)
     side = skipped_path(output_path) if on_bad_row == "skip" else None
     job = ResumableOutput(output_path, fmt_out, side)
     options = {**scorer.options(), "chunk_size": chunk_size, "shard": [part, parts], "on_bad_row": on_bad_row,
@@ -324,7 +353,8 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         raise
     finally:
         job.close()
-    return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from, scorer.annotator.precision)
+    return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from, scorer.annotator.precision,
+                           scorer.annotator.jit)
 
 
 def _total(reader, scorer, lo, hi, done, on_bad_row):
@@ -409,7 +439,7 @@ def _read_whole(path):
 def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                             stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                             labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
-                            precision: str = "float32") -> AnnotateSummary:
+                            precision: str = "float32", jit_compile: str = "off") -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
 
     Memory grows with the file; kept as the reference the streaming path is measured and tested against.
@@ -421,6 +451,7 @@ def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "t
     if parts > 1:
         frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
     scorer.check_columns(list(frame.columns), input_path)
+    scorer.choose_jit(jit_compile, len(frame))
     blank = np.flatnonzero(scorer.errors(frame) != "")
     if len(blank):
         raise InputError(f"{input_path}: row {frame.index[blank[0]] + 1}, column '{text_col}': empty text; expected "
@@ -435,7 +466,7 @@ def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "t
     else:
         with atomic_write(output_path, "wb") as handle:
             handle.write(encode_chunk(result, fmt_out, header=True))
-    return AnnotateSummary(len(result), precision=scorer.annotator.precision)
+    return AnnotateSummary(len(result), precision=scorer.annotator.precision, jit_compile=scorer.annotator.jit)
 
 
 def evaluate_run(run_dir, stages=None, output=None) -> dict:

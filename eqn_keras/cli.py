@@ -33,7 +33,7 @@ def _add_data_args(p):
 
 def build_parser() -> argparse.ArgumentParser:
     from .annotate import BAD_ROW_POLICIES, CHUNK_SIZE
-    from .distribute import INFERENCE_PRECISIONS
+    from .distribute import INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
     from .builders import ARCHS
     from .heads import HEADS
 
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
                         "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
                         "bf16 rounding (see README), float32 reproduces the run's own scores")
+    a.add_argument("--jit-compile", default="auto", choices=JIT_MODES,
+                   help="score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for float32 "
+                        f"BERT runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then "
+                        "scores faster; energies differ from off by float round-off)")
     a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine); "
                                    "join the outputs with annotate-merge")
     a.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
@@ -174,8 +178,8 @@ def cmd_annotate(args) -> int:
     done = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
                          stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
                          label_sep=args.label_sep, chunk_size=args.chunk_size, on_bad_row=args.on_bad_row,
-                         verbose=0 if args.quiet else 1, precision=args.precision)
-    print(f"annotated {done.rows} texts -> {args.output} ({done.precision})")
+                         verbose=0 if args.quiet else 1, precision=args.precision, jit_compile=args.jit_compile)
+    print(f"annotated {done.rows} texts -> {args.output} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
         print(f"skipped {done.skipped} rows -> {done.skipped_path}")
     return 0
@@ -188,7 +192,8 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
     from .fileio import InputError
 
     for flag, value in (("--threshold", args.threshold), ("--labels", args.labels), ("--shard", args.shard),
-                        ("--stage", args.stage), ("--precision bfloat16", args.precision == "bfloat16")):
+                        ("--stage", args.stage), ("--precision bfloat16", args.precision == "bfloat16"),
+                        ("--jit-compile on", args.jit_compile == "on")):
         if value:
             raise InputError(f"{flag}: not available with --runner; the pipeline writes the energies of the "
                              "exported stage (export another stage with 'eqn-keras export --stage')")

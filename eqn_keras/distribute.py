@@ -107,6 +107,28 @@ def resolve_jit(jit_compile: str) -> bool:
     return accelerators_visible()
 
 
+JIT_MODES = ("auto", "on", "off")
+# On CPU, XLA compiles the BERT forward pass once per batch shape (~6 s in all for MiniLM on 2 cores, widths
+# padded to multiples of 8) and then scores ~1.17x faster; measured break-even ~8,500 texts (benchmarks/bert_speed.md).
+XLA_MIN_ROWS = 10_000
+
+
+def inference_jit(requested: str, arch: str, precision: str, rows=None) -> bool:
+    """Whether scoring compiles with XLA. `auto`: where a GPU or TPU is visible; on CPU only for float32 BERT runs
+    over at least XLA_MIN_ROWS texts, where the compilation pays for itself (`rows`: a count or a function giving
+    it, called only then; None = unknown = off). bfloat16 stays off on CPU: XLA made it slower there."""
+    if requested not in JIT_MODES:
+        raise InputError(f"--jit-compile {requested}: expected one of {', '.join(JIT_MODES)}")
+    if requested != "auto":
+        return requested == "on"
+    if accelerators_visible():
+        return True
+    if arch != "bert" or precision != "float32":
+        return False
+    rows = rows() if callable(rows) else rows
+    return rows is not None and rows >= XLA_MIN_ROWS
+
+
 def accelerators_visible() -> bool:
     """True when TensorFlow sees a GPU or TPU."""
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))

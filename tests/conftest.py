@@ -54,6 +54,19 @@ def write_csv(path, rows, names, sep=","):
     return path
 
 
+@pytest.fixture
+def no_op_determinism():
+    """Keras refuses XLA while TF op determinism is on (eqn-keras train turns it on for CPU runs); TF's public
+    API can only turn it on, so the switch Keras itself reads."""
+    from tensorflow.python.framework import config
+
+    was_on = config.is_op_determinism_enabled()
+    config.disable_op_determinism()
+    yield
+    if was_on:
+        config.enable_op_determinism()
+
+
 @pytest.fixture(scope="session")
 def emotion_csv(tmp_path_factory):
     """A single-label user CSV (text,label with label names)."""

@@ -255,6 +255,31 @@ def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
     assert "--precision bfloat16: not available with --runner" in capsys.readouterr().err
 
 
+def test_annotate_jit_compile_flag(tiny_run, tmp_path, capsys, no_op_determinism):
+    """--jit-compile on scores through XLA (the traced forward pass compiled) to the same energies up to float
+    round-off; auto leaves a small non-BERT job without it; the choice is part of what a resumed job must match."""
+    from eqn_keras import rundir
+    from eqn_keras.annotate import TableAnnotator
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "a.csv")]) == 0
+    assert capsys.readouterr().out.strip().endswith("(float32)")
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "b.csv"),
+                 "--jit-compile", "on"]) == 0
+    assert capsys.readouterr().out.strip().endswith("(float32, XLA)")
+    plain, xla = (pd.read_csv(tmp_path / name)[LABELS].to_numpy() for name in ("a.csv", "b.csv"))
+    np.testing.assert_allclose(xla, plain, atol=0.0100001)  # 2 decimals: round-off may move the last digit
+    scorer = TableAnnotator(tiny_run)
+    assert scorer.choose_jit("on", None) is True and scorer.options()["jit_compile"] is True
+    scorer.annotator.raw_scores(TEXTS[:2])
+    assert rundir._SCORERS[scorer.annotator.core][0] is True  # the scorer that ran is the XLA one
+    assert scorer.choose_jit("auto", 10**6) is False and scorer.options()["jit_compile"] is False
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "c"),
+                 "--runner", "DirectRunner", "--jit-compile", "on"]) == 2
+    assert "--jit-compile on: not available with --runner" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flags", [["--batch-size", "0"], ["--batch-size", "-3"], ["--batch-size", "x"]])
 def test_annotate_sizes_must_be_positive(tiny_run, tmp_path, capsys, flags):
     # --batch-size 0 once meant "the default" without a word; now argparse refuses it (exit 2, nothing written)

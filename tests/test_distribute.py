@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from eqn_keras.distribute import cpu_flags, inference_precision, is_chief, make_strategy, resolve_jit
+from eqn_keras.distribute import (XLA_MIN_ROWS, cpu_flags, inference_jit, inference_precision, is_chief, make_strategy,
+                                  resolve_jit)
 from eqn_keras.fileio import InputError
 
 RUN_FILES = ["config.json", "metrics.json", "coeqn.keras", "eqn.keras", "regressed_train.csv",
@@ -119,6 +120,33 @@ def test_inference_precision(requested, arch, flags, expected):
 def test_inference_precision_rejects_unknown_values():
     with pytest.raises(InputError, match="--precision float16: expected one of auto, float32, bfloat16"):
         inference_precision("float16", "bert", set())
+
+
+@pytest.mark.parametrize("requested, arch, precision, rows, expected", [
+    ("auto", "bert", "float32", XLA_MIN_ROWS, True),
+    ("auto", "bert", "float32", XLA_MIN_ROWS - 1, False),  # the compilation would not pay for itself
+    ("auto", "bert", "float32", None, False),  # size unknown
+    ("auto", "bert", "bfloat16", 10**6, False),  # XLA made bf16 slower on CPU
+    ("auto", "textcnn", "float32", 10**6, False),  # measured for BERT only
+    ("on", "ann", "bfloat16", 1, True),
+    ("off", "bert", "float32", 10**6, False),
+])
+def test_inference_jit(requested, arch, precision, rows, expected):
+    assert inference_jit(requested, arch, precision, rows) is expected
+
+
+def test_inference_jit_counts_rows_only_when_it_decides():
+    calls = []
+
+    def rows():
+        calls.append(1)
+        return XLA_MIN_ROWS
+
+    assert inference_jit("auto", "ann", "float32", rows) is False and calls == []
+    assert inference_jit("on", "bert", "float32", rows) is True and calls == []
+    assert inference_jit("auto", "bert", "float32", rows) is True and calls == [1]
+    with pytest.raises(InputError, match="--jit-compile yes: expected one of auto, on, off"):
+        inference_jit("yes", "bert", "float32", 1)
 
 
 def test_cpu_flags_read_from_cpuinfo(tmp_path):

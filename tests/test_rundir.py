@@ -15,19 +15,6 @@ def _core():
     return keras.Model(ids, keras.layers.Dense(3)(x))
 
 
-@pytest.fixture
-def no_op_determinism():
-    """Keras refuses XLA while TF op determinism is on (eqn-keras train turns it on for CPU runs); TF's public
-    API can only turn it on, so the switch Keras itself reads."""
-    from tensorflow.python.framework import config
-
-    was_on = config.is_op_determinism_enabled()
-    config.disable_op_determinism()
-    yield
-    if was_on:
-        config.enable_op_determinism()
-
-
 def test_predict_scores_keeps_order_and_follows_the_models_xla_setting(no_op_determinism):
     core = _core()
     ids = np.random.default_rng(0).integers(1, 50, size=(37, 12)).astype("int32")

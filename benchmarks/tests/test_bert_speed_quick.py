@@ -65,7 +65,7 @@ def test_bert_speed_quick(tmp_path):
     assert merged["cli_measured"]["command"].endswith("--tasks cli --cli-repeats 1 --out " + str(out))
     cli = {row["name"]: row for row in merged["cli"]}
     # no peer: the tiny preset is no Hugging Face checkpoint
-    assert set(cli) == {"cli-ours-fp32", "cli-ours-auto", "cli-ours-auto-1"}
+    assert set(cli) == {"cli-ours-fp32", "cli-ours-xla", "cli-ours-auto", "cli-ours-auto-1"}
     assert cli["cli-ours-fp32"]["n_texts"] == 160 and cli["cli-ours-auto-1"]["n_texts"] == 1
     assert all("error" not in row for row in cli.values())
     from eqn_keras.distribute import inference_precision
@@ -75,5 +75,9 @@ def test_bert_speed_quick(tmp_path):
     # the default precision's energies against float32's, read back from both CSVs: equal unless bf16 ran
     assert (auto["max_abs_energy_diff_vs_ours_fp32"] > 0) == (auto["precision"] == "bfloat16")
     assert auto["max_abs_energy_diff_vs_ours_fp32"] < 0.5
+    # the XLA row really ran XLA (its summary line says so) and differs from float32 by round-off only
+    assert cli["cli-ours-xla"]["runs"][0]["log"].endswith("(float32, XLA)")
+    assert cli["cli-ours-fp32"]["runs"][0]["log"].endswith("(float32)")
+    assert cli["cli-ours-xla"]["max_abs_energy_diff_vs_ours_fp32"] <= 0.0100001
     assert "| baseline: pad 128, batch 16, model.predict, float32, XLA off |" in markdown
     assert "## Annotation as a user runs it" in markdown and merged["cli_measured"]["command"] in markdown
