@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -285,5 +286,14 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
 
 
+def run() -> int:
+    """The `eqn-keras` console script: `main`, after which the process ends. Its objects are frozen out of
+    Python's final garbage collection, which would otherwise walk TensorFlow's whole object graph at exit
+    (about 1.2 s of every command on this project's CPU); the OS frees the memory, every output is closed."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

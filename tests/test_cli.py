@@ -299,3 +299,18 @@ def test_library_batch_size_zero_is_an_error(tiny_run):
         TableAnnotator(tiny_run, batch_size=0)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         Annotator(tiny_run).raw_scores(["happy"], batch_size=0)
+
+
+def test_console_script_skips_the_final_collection(monkeypatch):
+    """`eqn-keras` is `cli.run`: `main`, then its objects frozen out of the interpreter's final collection (the
+    ~1.2 s TensorFlow's object graph costs at exit); the exit status is `main`'s."""
+    from importlib.metadata import entry_points
+
+    from eqn_keras import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda argv=None: calls.append("main") or 3)
+    monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
+    assert cli.run() == 3 and calls == ["main", "freeze"]
+    (script,) = entry_points(group="console_scripts", name="eqn-keras")  # as installed from setup.cfg
+    assert script.value == "eqn_keras.cli:run"
