@@ -295,7 +295,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
                   stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                   labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
                   on_bad_row: str = "error", verbose: int = 1, precision: str = "float32",
-                  jit_compile: str = "off") -> AnnotateSummary:
+                  jit_compile: str = "auto") -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
 
     Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
@@ -439,7 +439,7 @@ def _read_whole(path):
 def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                             stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                             labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
-                            precision: str = "float32", jit_compile: str = "off") -> AnnotateSummary:
+                            precision: str = "float32", jit_compile: str = "auto") -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
 
     Memory grows with the file; kept as the reference the streaming path is measured and tested against.
