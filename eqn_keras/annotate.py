@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .distribute import JIT_MODES
+from .distribute import JIT_MODES, XLA_MIN_ROWS
 from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .sequence import tokenize
@@ -331,7 +331,8 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     if parts > 1:
         n = reader.count(exact=True)
         lo, hi = part * n // parts, (part + 1) * n // parts
-    scorer.choose_jit(jit_compile, lambda: reader.count(exact=True) if hi is None else hi - lo)
+    # auto needs only "at least XLA_MIN_ROWS rows?": counted no further than that
+    scorer.choose_jit(jit_compile, lambda: reader.count_upto(XLA_MIN_ROWS) if hi is None else hi - lo)
     side = skipped_path(output_path) if on_bad_row == "skip" else None
     job = ResumableOutput(output_path, fmt_out, side)
     options = {**scorer.options(), "chunk_size": chunk_size, "shard": [part, parts], "on_bad_row": on_bad_row,

@@ -170,6 +170,18 @@ class TableReader:
         except UnicodeDecodeError:
             raise utf8_error(self.path) from None
 
+    def count_upto(self, limit: int) -> int:
+        """The records from `start` (to `stop`), counted only up to `limit`: "are there at least n?" without
+        reading a large file to its end."""
+        if self.fmt == "parquet":
+            rows = _parquet_file(self.path).metadata.num_rows if self.stop is None else self.stop
+            return max(0, min(rows, self.start + limit) - self.start)
+        reader = self._jsonl_records if self.fmt == "jsonl" else self._csv_records
+        try:
+            return sum(1 for _ in itertools.islice(reader(self.start, self.stop), limit))
+        except UnicodeDecodeError:
+            raise utf8_error(self.path) from None
+
     def count(self, exact: bool = True) -> int | None:
         """The table's number of records: from the Parquet footer, the JSONL lines, or the CSV lines when no
         quoted field spans lines (else by parsing when `exact`, or None)."""

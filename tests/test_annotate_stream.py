@@ -348,3 +348,41 @@ def test_record_counts_and_utf8_errors(tmp_path):
     head = ("é" * 40 + "\n") * 30_000  # > 1 MiB, two-byte characters across the block boundary
     big.write_bytes(("text\n" + head + "ok\nbad ").encode() + b"\xff\n")
     assert str(utf8_error(big)) == f"{big}:{30_003}: byte 0xff at column 5 is not UTF-8; expected a UTF-8 text file"
+
+
+@pytest.mark.parametrize("ext", [".csv", ".jsonl", ".parquet"])
+def test_count_upto_stops_early_and_counts_records_not_lines(tmp_path, ext):
+    """--jit-compile auto asks only "at least n rows?": the count stops at the limit; quoted newlines (rows 3 and
+    20 span lines) are one record each."""
+    from eqn_keras.tablestream import TableReader
+
+    src = _write(_table(), tmp_path / f"in{ext}")
+    assert TableReader(src, 5).count_upto(1000) == 45
+    assert TableReader(src, 5).count_upto(7) == 7
+    assert TableReader(src, 5, start=40).count_upto(1000) == 5
+    assert TableReader(src, 5, start=10, stop=30).count_upto(1000) == 20
+
+
+def test_resume_refuses_another_jit_choice(tiny_run, tmp_path, monkeypatch, capsys, no_op_determinism):
+    """A job begun with XLA cannot be finished without it (the chunks would differ in float round-off)."""
+    from eqn_keras.annotate import TableAnnotator
+
+    src = _write(_table(), tmp_path / "in.csv")
+    args = ["--model", tiny_run, "--input", src, "--output", tmp_path / "out.csv", "--chunk-size", 5, "--quiet",
+            "--on-bad-row", "skip"]
+    real, calls = TableAnnotator.__call__, []
+
+    def crash(self, frame, *rest):  # after one chunk is written and committed
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, frame, *rest)
+
+    monkeypatch.setattr(TableAnnotator, "__call__", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _annotate(*args, "--jit-compile", "on")
+    monkeypatch.setattr(TableAnnotator, "__call__", real)
+    assert _annotate(*args, "--jit-compile", "off") == 2
+    assert "jit_compile=True, this one has False" in _one_error_line(capsys)
+    assert _annotate(*args, "--jit-compile", "on") == 0
+    assert "(float32, XLA)" in capsys.readouterr().out

@@ -255,16 +255,20 @@ def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
     assert "--precision bfloat16: not available with --runner" in capsys.readouterr().err
 
 
-def test_annotate_jit_compile_flag(tiny_run, tmp_path, capsys, no_op_determinism):
+def test_annotate_jit_compile_flag(tiny_run, tmp_path, capsys, monkeypatch, no_op_determinism):
     """--jit-compile on scores through XLA (the traced forward pass compiled) to the same energies up to float
     round-off; auto leaves a small non-BERT job without it; the choice is part of what a resumed job must match."""
     from eqn_keras import rundir
     from eqn_keras.annotate import TableAnnotator
 
+    monkeypatch.setattr("eqn_keras.distribute.accelerators_visible", lambda: False)  # auto's CPU rule
     src = tmp_path / "in.csv"
     pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "a.csv")]) == 0
     assert capsys.readouterr().out.strip().endswith("(float32)")
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "m.csv"),
+                 "--chunk-size", "0", "--jit-compile", "on"]) == 0  # the in-memory path too
+    assert capsys.readouterr().out.strip().endswith("(float32, XLA)")
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "b.csv"),
                  "--jit-compile", "on"]) == 0
     assert capsys.readouterr().out.strip().endswith("(float32, XLA)")

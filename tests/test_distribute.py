@@ -131,11 +131,13 @@ def test_inference_precision_rejects_unknown_values():
     ("on", "ann", "bfloat16", 1, True),
     ("off", "bert", "float32", 10**6, False),
 ])
-def test_inference_jit(requested, arch, precision, rows, expected):
+def test_inference_jit(requested, arch, precision, rows, expected, monkeypatch):
+    monkeypatch.setattr("eqn_keras.distribute.accelerators_visible", lambda: False)  # the CPU rule
     assert inference_jit(requested, arch, precision, rows) is expected
 
 
-def test_inference_jit_counts_rows_only_when_it_decides():
+def test_inference_jit_counts_rows_only_when_it_decides(monkeypatch):
+    monkeypatch.setattr("eqn_keras.distribute.accelerators_visible", lambda: False)
     calls = []
 
     def rows():
@@ -147,6 +149,8 @@ def test_inference_jit_counts_rows_only_when_it_decides():
     assert inference_jit("auto", "bert", "float32", rows) is True and calls == [1]
     with pytest.raises(InputError, match="--jit-compile yes: expected one of auto, on, off"):
         inference_jit("yes", "bert", "float32", 1)
+    monkeypatch.setattr("eqn_keras.distribute.accelerators_visible", lambda: True)
+    assert inference_jit("auto", "ann", "bfloat16", None) is True  # Keras's own rule on an accelerator
 
 
 def test_cpu_flags_read_from_cpuinfo(tmp_path):
