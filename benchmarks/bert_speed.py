@@ -461,7 +461,7 @@ def tables_header(report: dict) -> list:
     ]
 
 
-def large_note(rows: list, data: dict) -> str:
+def large_note(rows: list) -> str:
     """The larger text set of `--cli-large`, when measured."""
     large = next((r["n_texts"] for r in rows if r["name"].endswith("-large")), None)
     return f"; then its train split, {large:,} texts, with `--cli-large`" if large else ""
@@ -473,7 +473,7 @@ def render_cli_section(report: dict) -> list:
         return []
     lines = ["", "## Annotation as a user runs it: process start to written CSV", "",
              f"The same {report['cli'][0]['n_texts']:,} texts (the {report['data']['annotate_data']} test split"
-             f"{large_note(report['cli'], report['data'])}) and weights (the checkpoint's backbone + the seeded "
+             f"{large_note(report['cli'])}) and weights (the checkpoint's backbone + the seeded "
              "EQN head), each command line a fresh process, alternating, median of the runs; imports, model load, "
              "reading, tokenization, scoring and writing included. The peer is `benchmarks/peer_torch.py` "
              "(PyTorch + transformers from benchmarks/requirements-peer.txt). Energy differences against ours in "

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .distribute import JIT_MODES, XLA_MIN_ROWS
+from .distribute import JIT_MODES, XLA_MIN_ROWS, inference_jit
 from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .sequence import tokenize
@@ -196,8 +196,6 @@ class TableAnnotator:
 
     def choose_jit(self, requested: str, rows) -> bool:
         """Resolve --jit-compile (auto | on | off) for a job of `rows` texts (a count or a function giving it)."""
-        from .distribute import inference_jit
-
         self.annotator.jit = inference_jit(requested, self.annotator.config["config"]["arch"],
                                            self.annotator.precision, rows)
         return self.annotator.jit

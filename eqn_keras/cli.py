@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--bert-preset", help="BERT checkpoint: HF or keras-hub directory, 'minilm', or a keras-hub preset name")
     t.add_argument("--mixed-precision", choices=("bfloat16", "float16"), help="mixed precision (GPUs, TPUs)")
-    t.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
+    t.add_argument("--jit-compile", default="auto", choices=JIT_MODES,
                    help="XLA: auto = on where a GPU/TPU is visible")
     t.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker", "tpu"),
                    help="tf.distribute strategy; multiworker reads TF_CONFIG")

@@ -96,6 +96,9 @@ def set_precision(mixed_precision: str | None) -> str:
     return policy
 
 
+JIT_MODES = ("auto", "on", "off")
+
+
 def resolve_jit(jit_compile: str) -> bool:
     """`auto` compiles with XLA only where a GPU or TPU is visible (on CPU, XLA recompiles for every batch width)."""
     if jit_compile in ("on", "true", True):
@@ -103,13 +106,12 @@ def resolve_jit(jit_compile: str) -> bool:
     if jit_compile in ("off", "false", False):
         return False
     if jit_compile != "auto":
-        raise InputError(f"--jit-compile {jit_compile}: expected auto, on or off")
+        raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
     return accelerators_visible()
 
 
-JIT_MODES = ("auto", "on", "off")
-# On CPU, XLA compiles the BERT forward pass once per batch shape (~6 s in all for MiniLM on 2 cores, widths
-# padded to multiples of 8) and then scores ~1.17x faster; measured break-even ~8,500 texts (benchmarks/bert_speed.md).
+# On CPU, XLA compiles the BERT forward pass once per batch shape (widths padded to multiples of 8), then scores
+# faster: benchmarks/bert_speed.md's cli table has XLA losing on 5,427 texts and winning on 43,410.
 XLA_MIN_ROWS = 10_000
 
 
@@ -117,12 +119,8 @@ def inference_jit(requested: str, arch: str, precision: str, rows=None) -> bool:
     """Whether scoring compiles with XLA. `auto`: where a GPU or TPU is visible; on CPU only for float32 BERT runs
     over at least XLA_MIN_ROWS texts, where the compilation pays for itself (`rows`: a count or a function giving
     it, called only then; None = unknown = off). bfloat16 stays off on CPU: XLA made it slower there."""
-    if requested not in JIT_MODES:
-        raise InputError(f"--jit-compile {requested}: expected one of {', '.join(JIT_MODES)}")
-    if requested != "auto":
-        return requested == "on"
-    if accelerators_visible():
-        return True
+    if requested != "auto" or accelerators_visible():
+        return resolve_jit(requested)  # on / off as given; auto on an accelerator; anything else refused
     if arch != "bert" or precision != "float32":
         return False
     rows = rows() if callable(rows) else rows
