@@ -179,6 +179,81 @@ def rewrite_markdown(out: Path, render) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# Score archive: a finished run's dev/test scores kept beside the results file
+#
+# Run directories hold models and checkpoints (gigabytes for BERT) and live on the machine that trained them;
+# the reports need only the dev/test scores. `archive_scores` keeps those (as saved, no labels: the labels are
+# the dataset's, which is never committed) under <results folder>/scores/, with a digest of the labels they
+# were scored against; `archived_scores` reads the labels back from the dataset and refuses a mismatch.
+
+
+def run_path(row, root: Path = ROOT) -> Path:
+    """A results row's run directory (a relative `run_dir` is resolved against `root`)."""
+    run_dir = Path(row.get("run_dir") or "")
+    return run_dir if run_dir.is_absolute() else root / run_dir
+
+
+def archive_path(row, stage: str, results: Path) -> Path:
+    """Where `archive_scores` keeps one stage of a run: <results folder>/scores/<run folder name>_<stage>.npz."""
+    return Path(results).parent / "scores" / f"{Path(row.get('run_dir') or '').name}_{stage}.npz"
+
+
+def labels_digest(mask) -> str:
+    """sha256 of a 0/1 label matrix (shape included): identifies the labels scores were computed against."""
+    import hashlib
+
+    mask = np.ascontiguousarray(np.asarray(mask) != 0, dtype=np.uint8)
+    return hashlib.sha256(repr(mask.shape).encode() + mask.tobytes()).hexdigest()
+
+
+def archive_scores(row, results: Path, root: Path = ROOT) -> list:
+    """Copy each stage's dev/test scores of a finished run into the archive (kept files are not rewritten).
+
+    Returns the paths written. A stage without a `scores_<stage>.npz` in its run directory is left out.
+    """
+    written = []
+    for stage in row.get("stages") or {}:
+        source, target = run_path(row, root) / f"scores_{stage}.npz", archive_path(row, stage, results)
+        if target.is_file() or not source.is_file():
+            continue
+        with np.load(source) as data:
+            arrays = {}
+            for role in ("dev", "test"):
+                arrays[role] = data[role]
+                arrays[f"{role}_labels_sha256"] = np.array(labels_digest(data[f"{role}_labels"]))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(target, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        written.append(target)
+    return written
+
+
+def archived_scores(row, stage: str, results: Path, data_dir=None) -> dict:
+    """{role: (scores, label tuples)} like `eqn_keras.rundir.load_scores`, from the archive.
+
+    The dev/test labels are read again from the run's dataset (named, with the run's seed for its splits) and
+    must match the archived digest. Raises InputError naming the file when they do not.
+    """
+    from eqn_keras.datasets import load_dataset
+    from eqn_keras.labels import annotated_mask
+
+    path = archive_path(row, stage, results)
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    splits = load_dataset(row["dataset"], data_dir, seed=int(row.get("seed") or 0))
+    out = {}
+    for role in ("dev", "test"):
+        labels, scores = getattr(splits, role).labels, arrays[role]
+        mask = annotated_mask(labels, scores.shape[1])
+        if len(labels) != len(scores) or labels_digest(mask) != str(arrays[f"{role}_labels_sha256"]):
+            raise InputError(f"{path}: the {role} labels of dataset '{row['dataset']}' (seed {row.get('seed')}) "
+                             f"are not the ones these scores were made against ({len(labels)} rows here, "
+                             f"{len(scores)} scored); a different copy or version of the dataset?")
+        out[role] = (scores, [tuple(np.flatnonzero(r)) for r in mask])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Markdown
 
 

@@ -1,7 +1,8 @@
 """GoEmotions report: the paper's Tables 4, 5, 6 and Figs 8/9 (plus a Fig. 2-like 3tfn heatmap) from saved scores.
 
 Reads the runs that `benchmarks/reproduce.py` recorded in `benchmarks/results/table3.jsonl`, loads each run's
-`scores_<stage>.npz` (never retrains) and writes, for one architecture:
+`scores_<stage>.npz` (from its run directory, else the copy in `benchmarks/results/scores/`; never retrains) and
+writes, for one architecture:
 
     <out>/goemotions_<arch>.md                    Tables 4, 5, 6 next to the paper's, macro-F1 under two threshold
                                                   rules, the Ekman and sentiment groupings, a summary table, provenance
@@ -35,7 +36,8 @@ import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # load_scores lives in a module that imports TensorFlow
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, md_table, mean_std, read_results  # noqa: E402
+from common import (RESULTS, ROOT, archive_path, archived_scores, md_table, mean_std, read_results,  # noqa: E402
+                    run_path)
 from reproduce import hit_epoch_limit  # noqa: E402
 
 from eqn_keras import groupings as G  # noqa: E402
@@ -99,11 +101,6 @@ def select_runs(rows, arch: str, dataset: str, head: str) -> dict:
         if old is None or (old.get("max_train") is not None) >= (row.get("max_train") is not None):
             by_seed[seed] = row
     return dict(sorted(by_seed.items()))
-
-
-def run_path(row, root: Path) -> Path:
-    run_dir = Path(row.get("run_dir") or "")
-    return run_dir if run_dir.is_absolute() else root / run_dir
 
 
 def label_names(run_dir: Path, dataset: str, num_labels: int) -> list:
@@ -175,18 +172,26 @@ def evaluate_stage(scores_by_role: dict, names: list, groupings=None) -> dict:
     }
 
 
-def load_stage(row, stage: str, root: Path):
-    """(evaluation dict, label names, problem or None) of one recorded run's stage."""
+def load_stage(row, stage: str, root: Path, results: Path, data_dir=None):
+    """(scores by role, label names, problem or None, source file) of one recorded run's stage: from its run
+    directory, else from the score archive beside `results` (`common.archive_scores`; labels re-read from the
+    dataset)."""
     run_dir = run_path(row, root)
     path = run_dir / f"scores_{stage}.npz"
-    if not path.is_file():
-        return None, None, f"{path} not found"
+    archived = archive_path(row, stage, results)
     try:
-        scores = load_scores(path)
+        if path.is_file():
+            source, scores = path, load_scores(path)
+        elif archived.is_file():
+            source, scores = archived, archived_scores(row, stage, results, data_dir)
+        else:
+            return None, None, f"{path} not found, nor {archived}", None
+    except InputError as err:
+        return None, None, str(err), None
     except (OSError, ValueError, KeyError) as err:
-        return None, None, f"{path}: unreadable ({err})"
+        return None, None, f"{path if path.is_file() else archived}: unreadable ({err})", None
     names = label_names(run_dir, row.get("dataset", DATASET), np.asarray(scores["test"][0]).shape[1])
-    return scores, names, None
+    return scores, names, None, source
 
 
 # ------------------------------------------------------------------------------------------- formatting
@@ -491,10 +496,18 @@ def pearson_section(ev: dict, pngs: dict, tfn_note: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- main
 
+def shown_path(path: Path) -> str:
+    """`path` relative to the repository when it is inside it (a report names files a reader can find)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def provenance_rows(used) -> list:
     rows = []
-    for role, row, root in used:
-        rows.append([role, row.get("seed"), f"`{row.get('run_dir')}`", row.get("commit") or "—",
+    for role, row, sources in used:
+        rows.append([role, row.get("seed"), ", ".join(f"`{shown_path(s)}`" for s in sources), row.get("commit") or "—",
                      row.get("machine") or "—", row.get("epochs"), row.get("max_train") or "full",
                      f"`{row.get('command') or '—'}`"])
     return rows
@@ -573,9 +586,9 @@ def report(args) -> Path:
     for head, runs, stages in (("eqn", eqn_runs, ("coeqn", "eqn")), (BASELINE_HEAD, base_runs, ("multi",))):
         for run_seed, row in runs.items():
             role = f"{DATASET} {head}"
-            loaded_any = False
+            sources = []
             for stage in stages:
-                scores, names, problem = load_stage(row, stage, root)
+                scores, names, problem, source = load_stage(row, stage, root, Path(args.results), args.data_dir)
                 if problem:
                     notes.append(f"{role} seed {run_seed}, stage {stage}: skipped ({problem})")
                     continue
@@ -596,9 +609,9 @@ def report(args) -> Path:
                 n_checked += checked
                 if run_seed == seed and names_used is None:
                     names_used = names
-                loaded_any = True
-            if loaded_any:
-                used.append((f"{role} ({'/'.join(stages)})", row, root))
+                sources.append(source)
+            if sources:
+                used.append((f"{role} ({'/'.join(stages)})", row, sources))
     ev = {s: all_seeds[s].get(seed) for s in STAGES}
     if not ev["coeqn"] and not ev["eqn"]:
         raise InputError(f"{DATASET} {arch} eqn run for seed {seed}: no readable scores ({'; '.join(notes)})")
@@ -621,7 +634,7 @@ def report(args) -> Path:
     if tfn_runs:
         tfn_seed = seed if seed in tfn_runs else next(iter(tfn_runs))
         tfn_row = tfn_runs[tfn_seed]
-        scores, names, problem = load_stage(tfn_row, "coeqn", root)
+        scores, names, problem, source = load_stage(tfn_row, "coeqn", root, Path(args.results), args.data_dir)
         if problem:
             tfn_note = f"Fig. 2-like heatmap: 3tfn {arch} CoEQN seed {tfn_seed} skipped ({problem})."
         else:
@@ -631,7 +644,7 @@ def report(args) -> Path:
             M.plot_pearson_heatmap(pearson, target, heatmap_title("3tfn", arch, "coeqn", tfn_seed, value,
                                                                   "Fig. 2 (7health)"))
             pngs["3tfn"] = target
-            used.append(("3tfn eqn (coeqn, Fig. 2-like heatmap only)", tfn_row, root))
+            used.append(("3tfn eqn (coeqn, Fig. 2-like heatmap only)", tfn_row, [source]))
             cells = ", ".join(f"{names[i]}–{names[j]} {pearson.iloc[i, j]:+.2f}"
                               for i in range(len(names)) for j in range(i + 1, len(names)))
             tfn_note = (f"Fig. 2-like heatmap (the paper's Fig. 2 is 7health with BERT CoEQN; 7health is not in this "
@@ -639,10 +652,7 @@ def report(args) -> Path:
                         f"![3tfn CoEQN Pearson heatmap]({target.name})")
 
     today = datetime.date.today().isoformat()
-    try:
-        results_shown = Path(args.results).resolve().relative_to(ROOT)
-    except ValueError:
-        results_shown = Path(args.results)
+    results_shown = shown_path(args.results)
     n_seeds = {s: len(all_seeds[s]) for s in STAGES}
     header = [
         f"# GoEmotions report: {arch} (paper Tables 4, 5, 6 and Figs 8/9)", "",
@@ -656,7 +666,7 @@ def report(args) -> Path:
         "the CoEQN-regressed training labels); sigmoid baseline = the same encoder with a multi-label sigmoid head "
         "(`--head multi`). Top-k_i tables rank each text's 28 scores and take k_i = its number of true labels.", "",
         "### Runs", "",
-        md_table(["role", "seed", "run_dir", "commit", "machine", "epochs", "max_train", "command"],
+        md_table(["role", "seed", "scores read from", "commit", "machine", "epochs", "max_train", "command"],
                  provenance_rows(used)), "",
     ]
     mismatch = any("recorded in the results file" in n for n in notes)

@@ -61,12 +61,12 @@ def _scores(rng, labels, c, scale):
     return out * scale
 
 
-def _run(tmp_path, rng, dataset, arch, head, seed, stages, names, commit="abc1234"):
+def _run(tmp_path, rng, dataset, arch, head, seed, stages, names, commit="abc1234", labels=None):
     rel = f"work/{dataset}-{arch}-{head}-s{seed}"
     run_dir = tmp_path / rel
     run_dir.mkdir(parents=True)
     c, multi = len(names), dataset == "goemotions"
-    labels = {"dev": _labels(rng, 90, c, multi), "test": _labels(rng, 120, c, multi)}
+    labels = labels or {"dev": _labels(rng, 90, c, multi), "test": _labels(rng, 120, c, multi)}
     for stage in stages:
         scale = 1.0 if stage == "multi" else 2.5
         scores = {role: _scores(rng, labels[role], c, scale) for role in ("dev", "test")}
@@ -219,6 +219,50 @@ def test_report_reads_mapping_files_from_data_dir(report, tmp_path):
     assert str(data / "ekman_mapping.json") not in ekman  # the file name only, with where it came from
     assert "`ekman_mapping.json`, from data_dir, **sha256 differs from the dataset card" in ekman
     assert "| all | " in ekman and "| warm | " not in ekman
+
+
+def _write_goemotions(folder, labels):
+    """GoEmotions-format TSVs (text, label ids, id; no header) holding `labels` per split."""
+    for role, rows in labels.items():
+        lines = [f"text {role} {i}\t{','.join(map(str, row))}\tid{i}\n" for i, row in enumerate(rows)]
+        (folder / "goemotions" / f"{role}.tsv").write_text("".join(lines))
+
+
+def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_path, grouping_files, capsys):
+    import shutil
+
+    import common  # benchmarks/, on sys.path once the report module is loaded
+
+    rng = np.random.default_rng(5)
+    labels = {"train": _labels(rng, 40, 28, True), "dev": _labels(rng, 90, 28, True),
+              "test": _labels(rng, 120, 28, True)}
+    rows = [_run(tmp_path, rng, "goemotions", "bert", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS, labels=labels),
+            _run(tmp_path, rng, "goemotions", "bert", "multi", 0, ("multi",), GOEMOTIONS, labels=labels)]
+    results = _write_results(tmp_path, rows)
+    args = ["--arch", "bert", "--results", str(results), "--root", str(tmp_path)]
+    assert report.main([*args, "--out", str(tmp_path / "from-runs")]) == 0
+    archived = [p for row in rows for p in common.archive_scores(row, results, root=tmp_path)]
+    assert sorted(p.name for p in archived) == ["goemotions-bert-eqn-s0_coeqn.npz", "goemotions-bert-eqn-s0_eqn.npz",
+                                                "goemotions-bert-multi-s0_multi.npz"]
+    assert all(p.parent == tmp_path / "scores" for p in archived)
+    with np.load(archived[0]) as data:
+        assert not [k for k in data.files if k.endswith("_labels")]  # digests only: the labels stay in the dataset
+    assert common.archive_scores(rows[0], results, root=tmp_path) == []  # kept files are not rewritten
+
+    shutil.rmtree(tmp_path / "work")
+    _write_goemotions(grouping_files, labels)
+    assert report.main([*args, "--out", str(tmp_path / "from-archive")]) == 0
+    before = (tmp_path / "from-runs" / "goemotions_bert.md").read_text()
+    after = (tmp_path / "from-archive" / "goemotions_bert.md").read_text()
+    assert after.split("## Table 4")[1] == before.split("## Table 4")[1]  # every table and figure caption
+    assert "scores/goemotions-bert-eqn-s0_coeqn.npz" in after and "skipped (" not in after
+
+    # a dataset whose test labels are not the scored ones is refused, naming the archive file
+    labels["test"][7] = (27,) if labels["test"][7] != (27,) else (0,)
+    _write_goemotions(grouping_files, labels)
+    assert report.main([*args, "--out", str(tmp_path / "changed")]) == 2
+    err = capsys.readouterr().err
+    assert "goemotions-bert-eqn-s0_coeqn.npz: the test labels of dataset 'goemotions'" in err
 
 
 def test_missing_eqn_run_is_an_error(report, tmp_path, capsys):
