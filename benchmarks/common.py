@@ -179,23 +179,31 @@ def rewrite_markdown(out: Path, render) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Score archive: a finished run's dev/test scores kept beside the results file
+# Score archive: what later reports and stages need of a finished run, kept beside the results file
 #
-# Run directories hold models and checkpoints (gigabytes for BERT) and live on the machine that trained them;
-# the reports need only the dev/test scores. `archive_scores` keeps those (as saved, no labels: the labels are
-# the dataset's, which is never committed) under <results folder>/scores/, with a digest of the labels they
-# were scored against; `archived_scores` reads the labels back from the dataset and refuses a mismatch.
+# Run directories hold models and checkpoints (gigabytes for BERT) and live on the machine that trained them.
+# `archive_run` keeps <results folder>/scores/<run folder name>/ with the run's config.json, metrics.json and,
+# per stage, scores_<stage>.npz: the dev/test scores (and the train scores, when a later stage is to be
+# regressed from them with `eqn-keras train --regress-from`), with a digest of the labels they were scored
+# against instead of the labels (those are the dataset's, which is never committed). `archived_scores` reads
+# the labels back from the dataset and refuses a mismatch.
 
 
-def run_path(row, root: Path = ROOT) -> Path:
-    """A results row's run directory (a relative `run_dir` is resolved against `root`)."""
-    run_dir = Path(row.get("run_dir") or "")
+def run_path(run_dir, root: Path = ROOT) -> Path:
+    """A run directory as recorded in a results row (a relative path is resolved against `root`)."""
+    run_dir = Path(run_dir or "")
     return run_dir if run_dir.is_absolute() else root / run_dir
 
 
-def archive_path(row, stage: str, results: Path) -> Path:
-    """Where `archive_scores` keeps one stage of a run: <results folder>/scores/<run folder name>_<stage>.npz."""
-    return Path(results).parent / "scores" / f"{Path(row.get('run_dir') or '').name}_{stage}.npz"
+def stage_run(row, stage: str) -> str:
+    """The run directory (as recorded) that trained `stage` of a results row: the row's own, unless the stage
+    ran in a run of its own (`stage_runs`, e.g. CoEQN before an EQN stage regressed from it)."""
+    return ((row.get("stage_runs") or {}).get(stage) or {}).get("run_dir") or row.get("run_dir") or ""
+
+
+def archive_dir(run_dir, results: Path) -> Path:
+    """Where `archive_run` keeps a run: <results folder>/scores/<run folder name>/."""
+    return Path(results).parent / "scores" / Path(run_dir).name
 
 
 def labels_digest(mask) -> str:
@@ -206,26 +214,39 @@ def labels_digest(mask) -> str:
     return hashlib.sha256(repr(mask.shape).encode() + mask.tobytes()).hexdigest()
 
 
-def archive_scores(row, results: Path, root: Path = ROOT) -> list:
-    """Copy each stage's dev/test scores of a finished run into the archive (kept files are not rewritten).
-
-    Returns the paths written. A stage without a `scores_<stage>.npz` in its run directory is left out.
-    """
+def archive_run(run_dir, stages, results: Path, root: Path = ROOT, with_train: bool = False,
+                provenance: dict | None = None) -> list:
+    """Copy a finished run's config.json, metrics.json (and `provenance`, when given) and each stage's scores
+    into the archive; kept files are not rewritten. Returns the paths written."""
+    source, target = run_path(run_dir, root), archive_dir(run_dir, results)
     written = []
-    for stage in row.get("stages") or {}:
-        source, target = run_path(row, root) / f"scores_{stage}.npz", archive_path(row, stage, results)
-        if target.is_file() or not source.is_file():
+    files = {name: (source / name).read_bytes() for name in ("config.json", "metrics.json") if (source / name).is_file()}
+    if provenance is not None:
+        files["provenance.json"] = (json.dumps(provenance, indent=1) + "\n").encode()
+    for stage in stages:
+        scores = source / f"scores_{stage}.npz"
+        if (target / scores.name).is_file() or not scores.is_file():
             continue
-        with np.load(source) as data:
+        with np.load(scores) as data:
             arrays = {}
-            for role in ("dev", "test"):
+            for role in ("train", "dev", "test") if with_train and "train" in data.files else ("dev", "test"):
                 arrays[role] = data[role]
                 arrays[f"{role}_labels_sha256"] = np.array(labels_digest(data[f"{role}_labels"]))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(target, "wb") as handle:
+        target.mkdir(parents=True, exist_ok=True)
+        with atomic_write(target / scores.name, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-        written.append(target)
+        written.append(target / scores.name)
+    for name, data in files.items():
+        if not (target / name).is_file() and (written or target.is_dir()):
+            with atomic_write(target / name, "wb") as handle:
+                handle.write(data)
+            written.append(target / name)
     return written
+
+
+def archive_scores(row, results: Path, root: Path = ROOT) -> list:
+    """Archive every stage of a results row from its run directories (those not on this machine are left out)."""
+    return [path for stage in row.get("stages") or {} for path in archive_run(stage_run(row, stage), [stage], results, root)]
 
 
 def archived_scores(row, stage: str, results: Path, data_dir=None) -> dict:
@@ -237,7 +258,7 @@ def archived_scores(row, stage: str, results: Path, data_dir=None) -> dict:
     from eqn_keras.datasets import load_dataset
     from eqn_keras.labels import annotated_mask
 
-    path = archive_path(row, stage, results)
+    path = archive_dir(stage_run(row, stage), results) / f"scores_{stage}.npz"
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files}
     splits = load_dataset(row["dataset"], data_dir, seed=int(row.get("seed") or 0))

@@ -36,8 +36,8 @@ import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # load_scores lives in a module that imports TensorFlow
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (RESULTS, ROOT, archive_path, archived_scores, md_table, mean_std, read_results,  # noqa: E402
-                    run_path)
+from common import (RESULTS, ROOT, archive_dir, archived_scores, md_table, mean_std, read_results,  # noqa: E402
+                    run_path, stage_run)
 from reproduce import hit_epoch_limit  # noqa: E402
 
 from eqn_keras import groupings as G  # noqa: E402
@@ -176,9 +176,9 @@ def load_stage(row, stage: str, root: Path, results: Path, data_dir=None):
     """(scores by role, label names, problem or None, source file) of one recorded run's stage: from its run
     directory, else from the score archive beside `results` (`common.archive_scores`; labels re-read from the
     dataset)."""
-    run_dir = run_path(row, root)
+    run_dir = run_path(stage_run(row, stage), root)
     path = run_dir / f"scores_{stage}.npz"
-    archived = archive_path(row, stage, results)
+    archived = archive_dir(stage_run(row, stage), results) / path.name
     try:
         if path.is_file():
             source, scores = path, load_scores(path)
@@ -190,7 +190,7 @@ def load_stage(row, stage: str, root: Path, results: Path, data_dir=None):
         return None, None, str(err), None
     except (OSError, ValueError, KeyError) as err:
         return None, None, f"{path if path.is_file() else archived}: unreadable ({err})", None
-    names = label_names(run_dir, row.get("dataset", DATASET), np.asarray(scores["test"][0]).shape[1])
+    names = label_names(source.parent, row.get("dataset", DATASET), np.asarray(scores["test"][0]).shape[1])
     return scores, names, None, source
 
 

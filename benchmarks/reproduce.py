@@ -26,12 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    RESULTS, ROOT, append_result, archive_scores, git_commit, machine, md_table, mean_std, paired_difference, read_results,
-    write_lines,
+    RESULTS, ROOT, append_result, archive_dir, archive_run, archive_scores, git_commit, machine, md_table, mean_std,
+    paired_difference, read_results, run_path, stage_run, write_lines,
 )
 
 WORK = ROOT / "benchmarks" / "work"
@@ -133,7 +134,7 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
         if row is not None:
             return row
         print(f"== {arch} {dataset} {head} seed {seed}", flush=True)
-        row = run_cell(arch, dataset, head, seed, args)
+        row = run_cell(arch, dataset, head, seed, args, results)
         with lock or threading.Lock():
             append_result(results, row)
             write_markdown(read_results(results), results.with_suffix(".md"))
@@ -159,6 +160,11 @@ def _save_attempts(out: Path, attempts: list) -> None:
     write_lines(out / "attempts.json", [json.dumps(attempts)])
 
 
+def run_suffix(args) -> str:
+    """The end of a run directory's name: the budget it was trained with."""
+    return f"-e{args.epochs}" + (f"-m{args.max_train}" if args.max_train else "")
+
+
 def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
     """`eqn-keras train` in a fresh process (no graph or memory carried between runs) into WORK/<name>.
 
@@ -166,8 +172,7 @@ def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
     directory it finds unfinished); one from another commit is set aside and the cell starts over.
     Returns (metrics, provenance): the run's metrics.json and the row fields saying how it was made.
     """
-    suffix = f"-e{args.epochs}" + (f"-m{args.max_train}" if args.max_train else "")
-    out = WORK / f"{name}{suffix}"
+    out = WORK / f"{name}{run_suffix(args)}"
     cmd = [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", arch, "--data", dataset, "--head", head,
            "--seed", str(seed), "--epochs", str(args.epochs), *extra, "--out", str(out), "--quiet"]
     if args.max_train:
@@ -199,15 +204,68 @@ def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
     return json.loads((out / "metrics.json").read_text()), provenance
 
 
-def run_cell(arch, dataset, head, seed, args) -> dict:
-    """Train one grid cell; its results row."""
-    metrics, provenance = train_run(arch, dataset, head, seed, args, f"{dataset}-{arch}-{head}-s{seed}")
+def stage_fields(report: dict) -> dict:
+    """What a results row keeps of one stage of a run's metrics.json."""
+    fields = {k: report.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate", "macro_f1", "threshold")}
+    return {**fields, "best_epoch": report["history"]["best_epoch"]}
+
+
+def coeqn_run(arch, dataset, seed, args, results: Path) -> tuple:
+    """(metrics, provenance, source for --regress-from) of an EQN cell's CoEQN stage, trained in a run of its own.
+
+    As soon as it has finished, its config, metrics, provenance and scores (train included) are archived
+    beside the results, so a cell whose machine is lost before the EQN stage ends restarts from there.
+    """
+    name = f"{dataset}-{arch}-coeqn-s{seed}"
+    archived = archive_dir(WORK / f"{name}{run_suffix(args)}", results)
+    if not (WORK / f"{name}{run_suffix(args)}" / "metrics.json").is_file() and all(
+            (archived / f).is_file() for f in ("metrics.json", "provenance.json", "scores_coeqn.npz")):
+        print(f"   CoEQN from the archive: {archived}", flush=True)
+        return (json.loads((archived / "metrics.json").read_text()), json.loads((archived / "provenance.json").read_text()),
+                archived)
+    metrics, provenance = train_run(arch, dataset, "eqn", seed, args, name, ["--stages", "1"])
+    archive_run(provenance["run_dir"], ["coeqn"], results, with_train=True, provenance=provenance)
+    return metrics, provenance, run_path(provenance["run_dir"])
+
+
+def regress_source(row, stage, results: Path):
+    """A folder `eqn-keras train --regress-from` can take for a results row's stage: the stage's run directory,
+    else its archived copy when that holds the train scores; None when neither is here."""
+    run_dir = run_path(stage_run(row, stage))
+    if (run_dir / "config.json").is_file():
+        return run_dir
+    archived = archive_dir(stage_run(row, stage), results)
+    scores = archived / f"scores_{stage or row['head']}.npz"
+    if (archived / "config.json").is_file() and scores.is_file():
+        with np.load(scores) as data:
+            if "train" in data.files:
+                return archived
+    return None
+
+
+def run_cell(arch, dataset, head, seed, args, results: Path) -> dict:
+    """Train one grid cell; its results row.
+
+    An EQN cell is two runs: CoEQN (`--stages 1`), then EQN regressed from it (`--regress-from`), which
+    repeats the two-stage run exactly (each stage starts from the seed); the row adds up their wall times.
+    """
+    name = f"{dataset}-{arch}-{head}-s{seed}"
+    if head != "eqn":
+        metrics, provenance = train_run(arch, dataset, head, seed, args, name)
+        stages, stage_runs = {stage: stage_fields(rep) for stage, rep in metrics["stages"].items()}, None
+    else:
+        metrics_1, provenance_1, source = coeqn_run(arch, dataset, seed, args, results)
+        metrics, provenance = train_run(arch, dataset, head, seed, args, name, ["--regress-from", f"{source}:coeqn"])
+        stages = {"coeqn": stage_fields(metrics_1["stages"]["coeqn"]), "eqn": stage_fields(metrics["stages"]["eqn"])}
+        stage_runs = {"coeqn": provenance_1, "eqn": dict(provenance)}
+        provenance = {**provenance, "wall_s": round(provenance_1["wall_s"] + provenance["wall_s"], 1),
+                      "attempts": provenance_1["attempts"] + provenance["attempts"],
+                      "peak_rss_mb": max(filter(None, (provenance_1["peak_rss_mb"], provenance["peak_rss_mb"])),
+                                         default=None)}
     row = {"arch": arch, "dataset": dataset, "head": head, "seed": seed, "epochs": args.epochs,
-           "max_train": args.max_train, "jobs": args.jobs, **provenance, "stages": {}}
-    for stage, rep in metrics["stages"].items():
-        row["stages"][stage] = {k: rep.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate",
-                                                        "macro_f1", "threshold")}
-        row["stages"][stage]["best_epoch"] = rep["history"]["best_epoch"]
+           "max_train": args.max_train, "jobs": args.jobs, **provenance, "stages": stages}
+    if stage_runs:
+        row["stage_runs"] = stage_runs
     return row
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402
 from common import (  # noqa: E402
-    RESULTS, ROOT, append_result, md_table, mean_std, paired_difference, read_results, write_lines,
+    RESULTS, append_result, md_table, mean_std, paired_difference, read_results, stage_run, write_lines,
 )
 
 WORK = reproduce.WORK
@@ -40,9 +40,10 @@ VARIANTS = {
 }
 
 
-def run_variant(name, source_dir, source_stage, args, seed) -> dict:
+def run_variant(name, source_dir, source_stage, args, seed, source_path) -> dict:
+    """One variant regressed from `source_path` (the run `source_dir` of the grid, or its archived copy)."""
     _, head, _, _, flags = VARIANTS[name]
-    spec = str(ROOT / source_dir) + (f":{source_stage}" if source_stage else "")
+    spec = str(source_path) + (f":{source_stage}" if source_stage else "")
     metrics, provenance = reproduce.train_run(args.arch, args.data, head, seed, args,
                                               f"{args.data}-{args.arch}-variant-{name}-s{seed}",
                                               ["--regress-from", spec, *flags])
@@ -67,9 +68,10 @@ def grid_rows(args, results: Path, seed: int) -> dict:
     rows = {}
     for role, head in (("base", reproduce.baseline_head(args.data)), ("eqn", "eqn")):
         row = reproduce.ensure_cell(args.arch, args.data, head, seed, args, results)
-        if row is not None and not (ROOT / row["run_dir"] / "config.json").is_file():
-            # A fresh clone has the results but not the run directories: retrain (seeded CPU runs repeat exactly).
-            row = reproduce.run_cell(args.arch, args.data, head, seed, args)
+        if row is not None and any(reproduce.regress_source(row, s, results) is None for s in row["stages"]):
+            # A fresh clone has the results but neither the run directories nor their archived train scores:
+            # retrain (seeded CPU runs repeat exactly).
+            row = reproduce.run_cell(args.arch, args.data, head, seed, args, results)
         rows[role] = row
     return rows
 
@@ -153,15 +155,16 @@ def main(argv=None) -> int:
         keep = lambda r: (r["arch"], r["dataset"], r["epochs"], r["max_train"]) == (args.arch, args.data, args.epochs,
                                                                                    args.max_train)
         grid = [r for r in read_results(grid_results) if keep(r)]
-        runs = {r["run_dir"] for r in grid}
+        runs = {stage_run(r, s) for r in grid for s in [*r["stages"], None]}
         return grid, [r for r in read_results(results) if keep(r) and source_of(r) in runs]
 
     for seed in range(0 if args.report else args.seeds):
         sources = None
         for name in args.variants:
             _, _, source, stage, _ = VARIANTS[name]
-            grid_now = {r["head"]: r["run_dir"] for r in current()[0] if r["seed"] == seed}
-            source_dir = grid_now.get(reproduce.baseline_head(args.data) if source == "base" else "eqn")
+            grid_now = {r["head"]: r for r in current()[0] if r["seed"] == seed}
+            row_now = grid_now.get(reproduce.baseline_head(args.data) if source == "base" else "eqn")
+            source_dir = stage_run(row_now, stage) if row_now else None
             # done: a row of this variant regressed from the grid's current run (a rerun grid cell redoes it)
             if any(r["variant"] == name and r["seed"] == seed and source_of(r) == source_dir for r in current()[1]):
                 continue
@@ -171,7 +174,8 @@ def main(argv=None) -> int:
                       flush=True)
                 continue
             print(f"== variant {name} seed {seed}", flush=True)
-            row = run_variant(name, sources[source]["run_dir"], stage, args, seed)
+            row = run_variant(name, stage_run(sources[source], stage), stage, args, seed,
+                              reproduce.regress_source(sources[source], stage, grid_results))
             append_result(results, row)
             write_markdown(*current(), args, md)
     write_markdown(*current(), args, md)

@@ -134,9 +134,10 @@ def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.Da
 
 
 def save_scores(path, scores, labels, num_labels) -> None:
-    """Full-precision dev/test scores and their true labels, for `eqn-keras evaluate`."""
+    """Full-precision dev/test (and train, when given) scores and their true labels, for `eqn-keras evaluate`
+    and, through the train scores, for a later `--regress-from` that has only this file."""
     arrays = {}
-    for role in ("dev", "test"):
+    for role in ("train", "dev", "test") if "train" in scores else ("dev", "test"):
         arrays[role] = scores[role]
         arrays[f"{role}_labels"] = annotated_mask(labels[role], num_labels)
     with atomic_write(path, "wb") as handle:

@@ -118,7 +118,9 @@ def regressed_file(source_stage: str) -> str:
 def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dict, cfg) -> tuple:
     """(stage name, {role: energies}) of an earlier run's model on this run's train and dev texts.
 
-    `spec` is RUN_DIR or RUN_DIR:STAGE. A baseline's 0-1 outputs are rescaled to energies.
+    `spec` is RUN_DIR or RUN_DIR:STAGE. The stage's saved train and dev scores (scores_<stage>.npz) are used
+    when it has them, so a folder holding only config.json and that file will do; else its model scores the
+    texts. A baseline's 0-1 outputs are rescaled to energies.
     """
     run_dir, stage = spec, None
     if not Path(spec).is_dir() and ":" in spec:
@@ -135,9 +137,17 @@ def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dic
         raise InputError(f"--regress-from {spec}: that run trained on {found[0]} ({found[1]} train texts, seed "
                          f"{found[5]}), this one on {expected[0]} ({expected[1]}, seed {expected[5]}); expected the "
                          "same --data, --test-data, --seed, --max-train, energy range and labels")
-    _, stage, model = load_run(run_dir, stage)
-    tokenizer, core = split_text_model(model)
-    scores = {role: predict_scores(core, tokenize(tokenizer, texts[role])) for role in ("train", "dev")}
+    stage = stage or source["stages"][-1]
+    saved = Path(run_dir) / f"scores_{stage}.npz"
+    scores = None
+    if saved.is_file():
+        with np.load(saved) as data:
+            if "train" in data.files:
+                scores = {role: data[role] for role in ("train", "dev")}
+    if scores is None or any(len(scores[role]) != len(texts[role]) for role in scores):
+        _, stage, model = load_run(run_dir, stage)
+        tokenizer, core = split_text_model(model)
+        scores = {role: predict_scores(core, tokenize(tokenizer, texts[role])) for role in ("train", "dev")}
     if not head_spec(source["config"]["head"]).energy:
         scores = {role: cfg.min_value + (cfg.max_value - cfg.min_value) * s for role, s in scores.items()}
     return stage, scores

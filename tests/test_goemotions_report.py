@@ -242,11 +242,13 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
     args = ["--arch", "bert", "--results", str(results), "--root", str(tmp_path)]
     assert report.main([*args, "--out", str(tmp_path / "from-runs")]) == 0
     archived = [p for row in rows for p in common.archive_scores(row, results, root=tmp_path)]
-    assert sorted(p.name for p in archived) == ["goemotions-bert-eqn-s0_coeqn.npz", "goemotions-bert-eqn-s0_eqn.npz",
-                                                "goemotions-bert-multi-s0_multi.npz"]
-    assert all(p.parent == tmp_path / "scores" for p in archived)
-    with np.load(archived[0]) as data:
-        assert not [k for k in data.files if k.endswith("_labels")]  # digests only: the labels stay in the dataset
+    assert sorted(str(p.relative_to(tmp_path / "scores")) for p in archived) == [
+        "goemotions-bert-eqn-s0/config.json", "goemotions-bert-eqn-s0/metrics.json",
+        "goemotions-bert-eqn-s0/scores_coeqn.npz", "goemotions-bert-eqn-s0/scores_eqn.npz",
+        "goemotions-bert-multi-s0/config.json", "goemotions-bert-multi-s0/metrics.json",
+        "goemotions-bert-multi-s0/scores_multi.npz"]
+    with np.load(tmp_path / "scores" / "goemotions-bert-eqn-s0" / "scores_eqn.npz") as data:
+        assert sorted(data.files) == ["dev", "dev_labels_sha256", "test", "test_labels_sha256"]  # no labels
     assert common.archive_scores(rows[0], results, root=tmp_path) == []  # kept files are not rewritten
 
     shutil.rmtree(tmp_path / "work")
@@ -255,14 +257,14 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
     before = (tmp_path / "from-runs" / "goemotions_bert.md").read_text()
     after = (tmp_path / "from-archive" / "goemotions_bert.md").read_text()
     assert after.split("## Table 4")[1] == before.split("## Table 4")[1]  # every table and figure caption
-    assert "scores/goemotions-bert-eqn-s0_coeqn.npz" in after and "skipped (" not in after
+    assert "scores/goemotions-bert-eqn-s0/scores_coeqn.npz" in after and "skipped (" not in after
 
     # a dataset whose test labels are not the scored ones is refused, naming the archive file
     labels["test"][7] = (27,) if labels["test"][7] != (27,) else (0,)
     _write_goemotions(grouping_files, labels)
     assert report.main([*args, "--out", str(tmp_path / "changed")]) == 2
     err = capsys.readouterr().err
-    assert "goemotions-bert-eqn-s0_coeqn.npz: the test labels of dataset 'goemotions'" in err
+    assert "goemotions-bert-eqn-s0/scores_coeqn.npz: the test labels of dataset 'goemotions'" in err
 
 
 def test_missing_eqn_run_is_an_error(report, tmp_path, capsys):

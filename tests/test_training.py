@@ -257,6 +257,16 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, tiny_run, 
     assert list(again["stages"]) == ["eqn"] and again["regressed_from"] == "coeqn"
     assert again["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
     assert again["stages"]["eqn"]["accuracy"] == full["stages"]["eqn"]["accuracy"]
+    # A folder with only the run's config.json and the stage's scores file (its model gone, e.g. copied off
+    # the machine that trained it) gives the same next stage: the saved train/dev scores are regressed.
+    light = tmp_path / "light"
+    light.mkdir()
+    for name in ("config.json", "scores_coeqn.npz"):
+        (light / name).write_bytes((tiny_run / name).read_bytes())
+    assert main(base + ["--regress-from", f"{light}:coeqn", "--out", str(tmp_path / "from-scores")]) == 0
+    from_scores = json.loads((tmp_path / "from-scores" / "metrics.json").read_text())
+    assert from_scores["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
+    assert (tmp_path / "from-scores" / "regressed_train.csv").read_bytes() == (tiny_run / "regressed_train.csv").read_bytes()
     # From the final stage (eqn) the next one is eqn3; from a baseline it is eqn.
     assert main(base + ["--epochs", "1", "--regress-from", str(tiny_run), "--out", str(tmp_path / "third")]) == 0
     assert json.loads((tmp_path / "third" / "config.json").read_text())["stages"] == ["eqn3"]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,11 +29,12 @@ def _run(results, start=True):
 
 @pytest.fixture(scope="module")
 def quick_grid(tmp_path_factory):
-    """The quick grid, killed (with its training process) after the first EQN cell's CoEQN stage, then rerun."""
+    """The quick grid, killed (with its training process) once the first EQN cell's CoEQN run has ended and its
+    EQN run has begun, then rerun."""
     results = tmp_path_factory.mktemp("grid") / "table3.jsonl"
     cmd = _run(results, start=False)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    marker = results.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "history_coeqn.json"
+    marker = results.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "config.json"
     deadline = time.monotonic() + 1200
     while proc.poll() is None and not marker.is_file() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -47,9 +49,13 @@ def quick_grid(tmp_path_factory):
 def test_interrupted_cell_is_resumed_not_restarted(quick_grid):
     rows = {(r["head"], r["seed"]): r for r in map(json.loads, quick_grid.read_text().splitlines())}
     resumed = rows[("eqn", 0)]
-    assert resumed["attempts"] == 2 and resumed["peak_rss_mb"] > 0
+    # the CoEQN run ran once; the EQN run (regressed from it) was killed and resumed; the row adds them up
+    assert resumed["stage_runs"]["coeqn"]["attempts"] == 1 and resumed["stage_runs"]["eqn"]["attempts"] == 2
+    assert resumed["attempts"] == 3 and resumed["peak_rss_mb"] > 0
+    assert resumed["wall_s"] == pytest.approx(sum(r["wall_s"] for r in resumed["stage_runs"].values()), abs=0.11)
     config = json.loads((quick_grid.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "config.json").read_text())
-    assert len(config["resumed"]) == 1  # the same run directory went on, CoEQN was not trained again
+    assert len(config["resumed"]) == 1  # the same run directory went on
+    assert "--regress-from" in resumed["command"] and "3tfn-textcnn-coeqn-s0-e1-m300:coeqn" in resumed["command"]
     assert rows[("single", 0)]["attempts"] == 1
 
 
@@ -78,6 +84,31 @@ def test_quick_grid_and_resume(quick_grid):
     assert len(results.read_text().splitlines()) == 4
 
 
+def test_a_lost_eqn_cell_restarts_from_its_archived_coeqn_run(quick_grid):
+    """The machine is lost during seed 1's EQN run: its run directories and row are gone, the results file and
+    the score archive beside it survive. The rerun trains only the EQN stage, from the archived CoEQN scores,
+    and gets the row the first run got."""
+    results, work = quick_grid, quick_grid.parent / "work"
+    lines = results.read_text().splitlines()
+    lost = next(json.loads(line) for line in lines if '"head": "eqn"' in line and '"seed": 1' in line)
+    archived = results.parent / "scores" / "3tfn-textcnn-coeqn-s1-e1-m300"
+    assert sorted(p.name for p in archived.iterdir()) == ["config.json", "metrics.json", "provenance.json",
+                                                           "scores_coeqn.npz"]
+    with np.load(archived / "scores_coeqn.npz") as data:
+        assert "train" in data.files and not [k for k in data.files if k.endswith("_labels")]
+    results.write_text("".join(line + "\n" for line in lines if json.loads(line) != lost))
+    for name in ("3tfn-textcnn-coeqn-s1-e1-m300", "3tfn-textcnn-eqn-s1-e1-m300"):
+        shutil.rmtree(work / name)
+    done = _run(results)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"CoEQN from the archive: {archived}" in done.stdout
+    assert not (work / "3tfn-textcnn-coeqn-s1-e1-m300").exists()  # CoEQN was not trained again
+    again = next(json.loads(line) for line in results.read_text().splitlines()
+                 if '"head": "eqn"' in line and '"seed": 1' in line)
+    assert again["stages"] == lost["stages"]  # seeded CPU runs repeat exactly
+    assert f"--regress-from {archived}:coeqn" in again["command"]
+
+
 def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
     tmp_path = quick_grid.parent
     cmd = [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--quick", "--results", str(tmp_path / "variants.jsonl"),
@@ -88,7 +119,10 @@ def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
     rows = [json.loads(line) for line in (tmp_path / "variants.jsonl").read_text().splitlines()]
     assert sorted((r["variant"], r["seed"], r["stage"]) for r in rows) == sorted(
         (v, s, {"stage3": "eqn3"}.get(v, "eqn")) for v in ("t2", "t05", "stage3", "bce") for s in (0, 1))
-    assert all(f"--regress-from {tmp_path / 'work'}/" in r["command"] for r in rows)
+    # from the grid's run directories, or the archived copy of the seed-1 CoEQN run that the test above lost
+    assert all(f"--regress-from {tmp_path / 'work'}/" in r["command"] or
+               f"--regress-from {tmp_path / 'scores' / '3tfn-textcnn-coeqn-s1-e1-m300'}:coeqn" in r["command"]
+               for r in rows)
     markdown = (tmp_path / "variants.md").read_text()
     for name in ("baseline (single)", "CoEQN", "EQN", "t2", "t05", "stage3", "bce"):
         assert f"| {name} |" in markdown
