@@ -88,17 +88,24 @@ GROUPING_TITLES = {"ekman": "Ekman grouping", "sentiment": "sentiment grouping"}
 
 # ------------------------------------------------------------------------------------------ run selection
 
-def select_runs(rows, arch: str, dataset: str, head: str) -> dict:
-    """seed -> the run to use: full-data runs (max_train null) over subsampled ones, then the last line."""
+def setup_of(row) -> tuple:
+    """(epochs, max_train) of a results row: runs compared with each other must share it."""
+    return row.get("epochs"), row.get("max_train")
+
+
+def select_runs(rows, arch: str, dataset: str, head: str, setup=None) -> dict:
+    """seed -> the run to use (of `setup` only, when given): full-data runs (max_train null) over subsampled ones,
+    then the most epochs, then the last line."""
     by_seed = {}
     for row in rows:
         if (row.get("arch"), row.get("dataset"), row.get("head")) != (arch, dataset, head):
             continue
         seed = row.get("seed")
-        if seed is None:
+        if seed is None or (setup is not None and setup_of(row) != setup):
             continue
         old = by_seed.get(seed)
-        if old is None or (old.get("max_train") is not None) >= (row.get("max_train") is not None):
+        rank = lambda r: (r.get("max_train") is None, r.get("epochs") or 0)  # noqa: E731
+        if old is None or rank(row) >= rank(old):
             by_seed[seed] = row
     return dict(sorted(by_seed.items()))
 
@@ -574,10 +581,13 @@ def report(args) -> Path:
     arch, seed, root, out = args.arch, args.seed, Path(args.root), Path(args.out)
     rows = read_results(args.results, missing_hint="run benchmarks/reproduce.py first")
     eqn_runs = select_runs(rows, arch, DATASET, "eqn")
-    base_runs = select_runs(rows, arch, DATASET, BASELINE_HEAD)
     if seed not in eqn_runs:
         have = sorted(eqn_runs) or "none"
         raise InputError(f"{args.results}: no {DATASET} {arch} eqn run for seed {seed} (seeds with one: {have})")
+    # One setup for every head and seed: that of the chosen EQN run (other budgets are other experiments).
+    setup = setup_of(eqn_runs[seed])
+    eqn_runs = select_runs(rows, arch, DATASET, "eqn", setup)
+    base_runs = select_runs(rows, arch, DATASET, BASELINE_HEAD, setup)
 
     notes, used, n_checked = [], [], 0
     groupings, grouping_info = load_groupings(args.data_dir)
@@ -660,7 +670,9 @@ def report(args) -> Path:
         "using the saved dev/test scores of the runs below (nothing retrained).", "",
         f"**The paper's numbers are BERT-base; ours are {arch}** (same GoEmotions test set: official "
         "train/dev/test split), so the comparison is of trends, not of absolute values.",
-        f"Tables 4-6 and the heatmaps use seed {seed}; the summary table uses every recorded seed "
+        f"Every run below has one setup, that of the seed-{seed} EQN run: at most {setup[0]} epochs, "
+        f"{'all training texts' if setup[1] is None else f'{setup[1]} training texts'}. "
+        f"Tables 4-6 and the heatmaps use seed {seed}; the summary table uses every recorded seed of that setup "
         f"(CoEQN {n_seeds['coeqn']}, EQN {n_seeds['eqn']}, sigmoid baseline {n_seeds['multi']}).",
         "CoEQN = first stage (regression on the initial full-label vectors); EQN = second stage (regression on "
         "the CoEQN-regressed training labels); sigmoid baseline = the same encoder with a multi-label sigmoid head "

@@ -152,6 +152,26 @@ def test_report_flags_stages_stopped_by_the_epoch_limit(report, tmp_path):
     assert "EQN seed 0: best epoch" not in md.replace("CoEQN seed 0: best epoch", "")
 
 
+def test_report_compares_runs_of_one_setup(report, tmp_path):
+    """A reduced-budget baseline is not set against a full EQN run: every head comes from the EQN run's setup."""
+    rng = np.random.default_rng(6)
+    eqn = _run(tmp_path, rng, "goemotions", "bert", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)
+    reduced_eqn = {**eqn, "epochs": 2, "max_train": 4000, "run_dir": "work/reduced-eqn"}
+    full_base = _run(tmp_path, rng, "goemotions", "bert", "multi", 0, ("multi",), GOEMOTIONS)
+    reduced_base = {**full_base, "epochs": 2, "max_train": 4000, "run_dir": "work/reduced-multi"}
+    eqn["epochs"] = full_base["epochs"] = 10
+    results, out = _write_results(tmp_path, [reduced_eqn, reduced_base, eqn, full_base]), tmp_path / "out"
+    assert report.main(["--arch", "bert", "--results", str(results), "--out", str(out), "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_bert.md").read_text()
+    assert "one setup, that of the seed-0 EQN run: at most 10 epochs, all training texts" in md
+    assert "reduced-" not in md and "work/goemotions-bert-multi-s0/scores_multi.npz" in md
+    # with only a reduced baseline, its columns stay empty rather than mixing budgets
+    results = _write_results(tmp_path, [reduced_base, eqn])
+    assert report.main(["--arch", "bert", "--results", str(results), "--out", str(out), "--root", str(tmp_path)]) == 0
+    md = (out / "goemotions_bert.md").read_text()
+    assert "no goemotions bert multi (sigmoid baseline) scores for seed 0" in md and "reduced-" not in md
+
+
 def test_report_numbers_match_the_metrics_module(report, tmp_path):
     rng = np.random.default_rng(1)
     rows = [_run(tmp_path, rng, "goemotions", "lstm", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)]
