@@ -93,6 +93,10 @@ def setup_of(row) -> tuple:
     return row.get("epochs"), row.get("max_train")
 
 
+def _preference(row) -> tuple:
+    return row.get("max_train") is None, row.get("epochs") or 0
+
+
 def select_runs(rows, arch: str, dataset: str, head: str, setup=None) -> dict:
     """seed -> the run to use (of `setup` only, when given): full-data runs (max_train null) over subsampled ones,
     then the most epochs, then the last line."""
@@ -104,8 +108,7 @@ def select_runs(rows, arch: str, dataset: str, head: str, setup=None) -> dict:
         if seed is None or (setup is not None and setup_of(row) != setup):
             continue
         old = by_seed.get(seed)
-        rank = lambda r: (r.get("max_train") is None, r.get("epochs") or 0)  # noqa: E731
-        if old is None or rank(row) >= rank(old):
+        if old is None or _preference(row) >= _preference(old):
             by_seed[seed] = row
     return dict(sorted(by_seed.items()))
 
