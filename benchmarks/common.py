@@ -217,27 +217,40 @@ def labels_digest(mask) -> str:
 def archive_run(run_dir, stages, results: Path, root: Path = ROOT, with_train: bool = False,
                 provenance: dict | None = None) -> list:
     """Copy a finished run's config.json, metrics.json (and `provenance`, when given) and each stage's scores
-    into the archive; kept files are not rewritten. Returns the paths written."""
+    into the archive. Kept files are not rewritten, unless the run was redone under the same name (its
+    metrics.json differs: the folder is replaced) or train scores are asked for and the kept file has none.
+    Returns the paths written."""
+    import shutil
+
     source, target = run_path(run_dir, root), archive_dir(run_dir, results)
-    written = []
+    if not (source / "metrics.json").is_file():
+        return []  # not finished, or not on this machine
     files = {name: (source / name).read_bytes() for name in ("config.json", "metrics.json") if (source / name).is_file()}
+    if (target / "metrics.json").is_file() and (target / "metrics.json").read_bytes() != files["metrics.json"]:
+        shutil.rmtree(target)
     if provenance is not None:
         files["provenance.json"] = (json.dumps(provenance, indent=1) + "\n").encode()
+    written = []
     for stage in stages:
-        scores = source / f"scores_{stage}.npz"
-        if (target / scores.name).is_file() or not scores.is_file():
+        scores, kept = source / f"scores_{stage}.npz", target / f"scores_{stage}.npz"
+        if not scores.is_file():
             continue
         with np.load(scores) as data:
+            train = with_train and "train" in data.files
+            if kept.is_file():
+                with np.load(kept) as old:
+                    if "train" in old.files or not train:
+                        continue
             arrays = {}
-            for role in ("train", "dev", "test") if with_train and "train" in data.files else ("dev", "test"):
+            for role in ("train", "dev", "test") if train else ("dev", "test"):
                 arrays[role] = data[role]
                 arrays[f"{role}_labels_sha256"] = np.array(labels_digest(data[f"{role}_labels"]))
         target.mkdir(parents=True, exist_ok=True)
-        with atomic_write(target / scores.name, "wb") as handle:
+        with atomic_write(kept, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-        written.append(target / scores.name)
+        written.append(kept)
     for name, data in files.items():
-        if not (target / name).is_file() and (written or target.is_dir()):
+        if target.is_dir() and not (target / name).is_file():
             with atomic_write(target / name, "wb") as handle:
                 handle.write(data)
             written.append(target / name)
@@ -245,8 +258,19 @@ def archive_run(run_dir, stages, results: Path, root: Path = ROOT, with_train: b
 
 
 def archive_scores(row, results: Path, root: Path = ROOT) -> list:
-    """Archive every stage of a results row from its run directories (those not on this machine are left out)."""
-    return [path for stage in row.get("stages") or {} for path in archive_run(stage_run(row, stage), [stage], results, root)]
+    """Archive every stage of a results row from its run directories (those not on this machine are left out,
+    and so is a run directory whose metrics are not the row's: another run under the same name)."""
+    written = []
+    for stage, fields in (row.get("stages") or {}).items():
+        metrics = run_path(stage_run(row, stage), root) / "metrics.json"
+        if not metrics.is_file():
+            continue
+        found = (json.loads(metrics.read_text()).get("stages") or {}).get(stage) or {}
+        if found.get("table3") != fields.get("table3"):
+            print(f"{metrics}: its {stage} stage is not the one in the results row; not archived", file=sys.stderr)
+            continue
+        written += archive_run(stage_run(row, stage), [stage], results, root)
+    return written
 
 
 def archived_scores(row, stage: str, results: Path, data_dir=None) -> dict:

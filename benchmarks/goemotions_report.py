@@ -673,7 +673,7 @@ def report(args) -> Path:
         "using the saved dev/test scores of the runs below (nothing retrained).", "",
         f"**The paper's numbers are BERT-base; ours are {arch}** (same GoEmotions test set: official "
         "train/dev/test split), so the comparison is of trends, not of absolute values.",
-        f"Every run below has one setup, that of the seed-{seed} EQN run: at most {setup[0]} epochs, "
+        f"Every GoEmotions run below has one setup, that of the seed-{seed} EQN run: at most {setup[0]} epochs, "
         f"{'all training texts' if setup[1] is None else f'{setup[1]} training texts'}. "
         f"Tables 4-6 and the heatmaps use seed {seed}; the summary table uses every recorded seed of that setup "
         f"(CoEQN {n_seeds['coeqn']}, EQN {n_seeds['eqn']}, sigmoid baseline {n_seeds['multi']}).",

@@ -3,8 +3,9 @@
 Each cell (arch, dataset, seed) trains the conventional baseline (softmax for single-label data, sigmoid
 for GoEmotions) and the two-stage EQN run; one JSON line per finished run is appended to
 `benchmarks/results/table3.jsonl`, so an interrupted grid resumes where it stopped. `table3.md` is
-rewritten from every line after each run. The dev/test scores of GoEmotions and 3tfn runs are copied to
-`benchmarks/results/scores/` (the run directories stay on the machine that trained them).
+rewritten from every line after each run. An EQN cell is two runs, CoEQN then EQN regressed from it; the
+CoEQN run (with its train scores) and every GoEmotions and 3tfn run are copied to `benchmarks/results/scores/`
+(the run directories stay on the machine that trained them).
 
     python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
     python benchmarks/reproduce.py --only textcnn:3tfn lstm:goemotions      # selected cells
@@ -210,19 +211,38 @@ def stage_fields(report: dict) -> dict:
     return {**fields, "best_epoch": report["history"]["best_epoch"]}
 
 
+def has_train_scores(path: Path) -> bool:
+    """Whether a scores file holds the train scores that `--regress-from` regresses."""
+    if not path.is_file():
+        return False
+    with np.load(path) as data:
+        return "train" in data.files
+
+
 def coeqn_run(arch, dataset, seed, args, results: Path) -> tuple:
     """(metrics, provenance, source for --regress-from) of an EQN cell's CoEQN stage, trained in a run of its own.
 
     As soon as it has finished, its config, metrics, provenance and scores (train included) are archived
-    beside the results, so a cell whose machine is lost before the EQN stage ends restarts from there.
+    beside the results. A complete archive is the stage's record from then on, whatever commit the code is at
+    now: a cell whose machine is lost before its EQN stage ends goes on from there (delete the archive folder
+    to train CoEQN again). One made with other options is refused.
     """
     name = f"{dataset}-{arch}-coeqn-s{seed}"
-    archived = archive_dir(WORK / f"{name}{run_suffix(args)}", results)
-    if not (WORK / f"{name}{run_suffix(args)}" / "metrics.json").is_file() and all(
-            (archived / f).is_file() for f in ("metrics.json", "provenance.json", "scores_coeqn.npz")):
+    out = WORK / f"{name}{run_suffix(args)}"
+    archived = archive_dir(out, results)
+    if (archived / "metrics.json").is_file() and (archived / "provenance.json").is_file() \
+            and has_train_scores(archived / "scores_coeqn.npz"):
+        options = json.loads((archived / "config.json").read_text())["config"]
+        expected = {"arch": arch, "data": dataset, "head": "eqn", "stages": 1, "seed": seed, "epochs": args.epochs,
+                    "max_train": args.max_train, "bert_preset": args.bert_preset if arch == "bert" else None}
+        wrong = {k: options.get(k) for k, v in expected.items() if options.get(k) != v}
+        if wrong:
+            raise SystemExit(f"{archived}: a CoEQN run made with {wrong}, not {({k: expected[k] for k in wrong})}; "
+                             "delete that folder to train this cell's CoEQN stage again")
+        source = out if has_train_scores(out / "scores_coeqn.npz") else archived
         print(f"   CoEQN from the archive: {archived}", flush=True)
         return (json.loads((archived / "metrics.json").read_text()), json.loads((archived / "provenance.json").read_text()),
-                archived)
+                source)
     metrics, provenance = train_run(arch, dataset, "eqn", seed, args, name, ["--stages", "1"])
     archive_run(provenance["run_dir"], ["coeqn"], results, with_train=True, provenance=provenance)
     return metrics, provenance, run_path(provenance["run_dir"])
@@ -235,11 +255,8 @@ def regress_source(row, stage, results: Path):
     if (run_dir / "config.json").is_file():
         return run_dir
     archived = archive_dir(stage_run(row, stage), results)
-    scores = archived / f"scores_{stage or row['head']}.npz"
-    if (archived / "config.json").is_file() and scores.is_file():
-        with np.load(scores) as data:
-            if "train" in data.files:
-                return archived
+    if (archived / "config.json").is_file() and has_train_scores(archived / f"scores_{stage or row['head']}.npz"):
+        return archived
     return None
 
 
@@ -306,7 +323,7 @@ def summarize(rows: list) -> str:
         seeds = len(set(b) | set(c))
         macro = " / ".join(fmt(d, "macro_f1") for d in (b, c, e))
         lines.append([arch, dataset, setup, metric, paper[0] or "—", fmt(b), paper[1] or "—", fmt(c), fmt(e), diff(c),
-                      diff(e), seeds, macro, differs, hardware(r["machine"] for r in cell)])
+                      diff(e), seeds, macro, differs, hardware(run["machine"] for r in cell for run in [r, *(r.get("stage_runs") or {}).values()])])
     covered = {(a, d) for a, d, _, _ in keys}
     for arch in ARCHS:
         for dataset in DATASETS:
@@ -319,9 +336,10 @@ def summarize(rows: list) -> str:
 
 
 def write_markdown(rows: list, path: Path) -> None:
-    machines = sorted({r["machine"] for r in rows})
-    commits = sorted({r["commit"] for r in rows})
-    commands = sorted({r["command"].split(" --seed")[0] + " --seed N ..." for r in rows})
+    runs = [*rows, *(run for r in rows for run in (r.get("stage_runs") or {}).values())]
+    machines = sorted({r["machine"] for r in runs})
+    commits = sorted({r["commit"] for r in runs})
+    commands = sorted({r["command"].split(" --seed")[0] + " --seed N ..." for r in runs})
     text = ["# Table 3 reproduction", "",
             "Written by `benchmarks/reproduce.py` from `table3.jsonl`; every number below was measured by it.",
             "GoEmotions: hit rate with top-k_i (k_i = number of true labels); other datasets: argmax accuracy.",
@@ -371,7 +389,7 @@ def main(argv=None) -> int:
         bad = [c for c in cells if len(c) != 2 or c[0] not in ARCHS or c[1] not in DATASETS]
         if bad:
             p.error(f"--only {':'.join(bad[0])}: expected ARCH:DATASET with ARCH in {ARCHS} and DATASET in {DATASETS}")
-    results = Path(args.results)
+    results = Path(args.results).resolve()  # archived runs are named to `train`, which runs in ROOT
     results.parent.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     done = {(r["arch"], r["dataset"], r["head"], r["seed"], r["epochs"], r["max_train"]) for r in read_results(results)}

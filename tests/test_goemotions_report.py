@@ -163,7 +163,7 @@ def test_report_compares_runs_of_one_setup(report, tmp_path):
     results, out = _write_results(tmp_path, [reduced_eqn, reduced_base, eqn, full_base]), tmp_path / "out"
     assert report.main(["--arch", "bert", "--results", str(results), "--out", str(out), "--root", str(tmp_path)]) == 0
     md = (out / "goemotions_bert.md").read_text()
-    assert "one setup, that of the seed-0 EQN run: at most 10 epochs, all training texts" in md
+    assert "Every GoEmotions run below has one setup, that of the seed-0 EQN run: at most 10 epochs, all training texts" in md
     assert "reduced-" not in md and "work/goemotions-bert-multi-s0/scores_multi.npz" in md
     # with only a reduced baseline, its columns stay empty rather than mixing budgets
     results = _write_results(tmp_path, [reduced_base, eqn])
@@ -258,18 +258,34 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
               "test": _labels(rng, 120, 28, True)}
     rows = [_run(tmp_path, rng, "goemotions", "bert", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS, labels=labels),
             _run(tmp_path, rng, "goemotions", "bert", "multi", 0, ("multi",), GOEMOTIONS, labels=labels)]
+    # the EQN cell as reproduce.py runs it now: its CoEQN stage in a run directory of its own
+    coeqn = tmp_path / "work" / "goemotions-bert-coeqn-s0"
+    coeqn.mkdir()
+    for name in ("config.json", "metrics.json"):
+        (coeqn / name).write_bytes((tmp_path / rows[0]["run_dir"] / name).read_bytes())
+    (tmp_path / rows[0]["run_dir"] / "scores_coeqn.npz").rename(coeqn / "scores_coeqn.npz")
+    rows[0]["stage_runs"] = {"coeqn": {"run_dir": "work/goemotions-bert-coeqn-s0"}, "eqn": {"run_dir": rows[0]["run_dir"]}}
     results = _write_results(tmp_path, rows)
     args = ["--arch", "bert", "--results", str(results), "--root", str(tmp_path)]
     assert report.main([*args, "--out", str(tmp_path / "from-runs")]) == 0
     archived = [p for row in rows for p in common.archive_scores(row, results, root=tmp_path)]
     assert sorted(str(p.relative_to(tmp_path / "scores")) for p in archived) == [
-        "goemotions-bert-eqn-s0/config.json", "goemotions-bert-eqn-s0/metrics.json",
-        "goemotions-bert-eqn-s0/scores_coeqn.npz", "goemotions-bert-eqn-s0/scores_eqn.npz",
+        "goemotions-bert-coeqn-s0/config.json", "goemotions-bert-coeqn-s0/metrics.json",
+        "goemotions-bert-coeqn-s0/scores_coeqn.npz",
+        "goemotions-bert-eqn-s0/config.json", "goemotions-bert-eqn-s0/metrics.json", "goemotions-bert-eqn-s0/scores_eqn.npz",
         "goemotions-bert-multi-s0/config.json", "goemotions-bert-multi-s0/metrics.json",
         "goemotions-bert-multi-s0/scores_multi.npz"]
     with np.load(tmp_path / "scores" / "goemotions-bert-eqn-s0" / "scores_eqn.npz") as data:
         assert sorted(data.files) == ["dev", "dev_labels_sha256", "test", "test_labels_sha256"]  # no labels
     assert common.archive_scores(rows[0], results, root=tmp_path) == []  # kept files are not rewritten
+
+    # a run redone under the same name replaces its archive; a run dir that is not the row's run is not archived
+    redone = json.loads((tmp_path / rows[1]["run_dir"] / "metrics.json").read_text())
+    (tmp_path / rows[1]["run_dir"] / "metrics.json").write_text(json.dumps({**redone, "note": "redone"}))
+    assert common.archive_scores(rows[1], results, root=tmp_path)  # rewritten
+    other = {**rows[1], "stages": {"multi": {"table3": 0.5}}}
+    assert common.archive_scores(other, results, root=tmp_path) == []
+    assert "is not the one in the results row" in capsys.readouterr().err
 
     shutil.rmtree(tmp_path / "work")
     _write_goemotions(grouping_files, labels)
@@ -277,14 +293,14 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
     before = (tmp_path / "from-runs" / "goemotions_bert.md").read_text()
     after = (tmp_path / "from-archive" / "goemotions_bert.md").read_text()
     assert after.split("## Table 4")[1] == before.split("## Table 4")[1]  # every table and figure caption
-    assert "scores/goemotions-bert-eqn-s0/scores_coeqn.npz" in after and "skipped (" not in after
+    assert "scores/goemotions-bert-coeqn-s0/scores_coeqn.npz" in after and "skipped (" not in after
 
     # a dataset whose test labels are not the scored ones is refused, naming the archive file
     labels["test"][7] = (27,) if labels["test"][7] != (27,) else (0,)
     _write_goemotions(grouping_files, labels)
     assert report.main([*args, "--out", str(tmp_path / "changed")]) == 2
     err = capsys.readouterr().err
-    assert "goemotions-bert-eqn-s0/scores_coeqn.npz: the test labels of dataset 'goemotions'" in err
+    assert "goemotions-bert-coeqn-s0/scores_coeqn.npz: the test labels of dataset 'goemotions'" in err
 
 
 def test_missing_eqn_run_is_an_error(report, tmp_path, capsys):

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -267,6 +268,14 @@ def test_regress_from_an_earlier_run_repeats_its_next_stage(tmp_path, tiny_run, 
     from_scores = json.loads((tmp_path / "from-scores" / "metrics.json").read_text())
     assert from_scores["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
     assert (tmp_path / "from-scores" / "regressed_train.csv").read_bytes() == (tiny_run / "regressed_train.csv").read_bytes()
+    # A run saved before scores files kept the train scores: its model scores the texts again, same result.
+    old_run = tmp_path / "old-run"
+    shutil.copytree(tiny_run, old_run)
+    with np.load(old_run / "scores_coeqn.npz") as data:
+        np.savez(old_run / "scores_coeqn.npz", **{k: data[k] for k in data.files if not k.startswith("train")})
+    assert main(base + ["--regress-from", f"{old_run}:coeqn", "--out", str(tmp_path / "from-model")]) == 0
+    from_model = json.loads((tmp_path / "from-model" / "metrics.json").read_text())
+    assert from_model["stages"]["eqn"]["history"] == full["stages"]["eqn"]["history"]
     # From the final stage (eqn) the next one is eqn3; from a baseline it is eqn.
     assert main(base + ["--epochs", "1", "--regress-from", str(tiny_run), "--out", str(tmp_path / "third")]) == 0
     assert json.loads((tmp_path / "third" / "config.json").read_text())["stages"] == ["eqn3"]

@@ -1,0 +1,93 @@
+"""benchmarks/reproduce.py's EQN cell bookkeeping, with `train_run` replaced (nothing is trained here)."""
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def reproduce(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec.loader.exec_module(module)
+    module.set_work(tmp_path / "work")
+    calls = []
+
+    def fake_train_run(arch, dataset, head, seed, args, name, extra=()):
+        calls.append((name, list(extra)))
+        return {"stages": {}}, {"run_dir": str(tmp_path / "work" / name)}
+
+    monkeypatch.setattr(module, "train_run", fake_train_run)
+    monkeypatch.setattr(module, "archive_run", lambda *a, **k: [])
+    module.calls = calls
+    return module
+
+
+def _args(**kw):
+    return argparse.Namespace(**{"epochs": 10, "max_train": None, "bert_preset": None, "jobs": 1, **kw})
+
+
+def _archive(results: Path, train=True, **options):
+    folder = results.parent / "scores" / "goemotions-bert-coeqn-s0-e10"
+    folder.mkdir(parents=True)
+    config = {"arch": "bert", "data": "goemotions", "head": "eqn", "stages": 1, "seed": 0, "epochs": 10,
+              "max_train": None, "bert_preset": None, **options}
+    (folder / "config.json").write_text(json.dumps({"config": config}))
+    (folder / "metrics.json").write_text(json.dumps({"stages": {"coeqn": {"table3": 0.5}}}))
+    (folder / "provenance.json").write_text(json.dumps({"run_dir": "benchmarks/work/x", "wall_s": 10.0}))
+    arrays = {"dev": np.zeros((2, 3)), "test": np.zeros((2, 3)), **({"train": np.zeros((4, 3))} if train else {})}
+    np.savez(folder / "scores_coeqn.npz", **arrays)
+    return folder
+
+
+def test_a_complete_archive_is_the_coeqn_stage(reproduce, tmp_path):
+    results = tmp_path / "results" / "table3.jsonl"
+    folder = _archive(results)
+    metrics, provenance, source = reproduce.coeqn_run("bert", "goemotions", 0, _args(), results)
+    assert reproduce.calls == [] and source == folder  # nothing trained; EQN regresses from the archive
+    assert metrics["stages"]["coeqn"]["table3"] == 0.5 and provenance["wall_s"] == 10.0
+
+
+def test_an_archive_without_train_scores_is_trained_again(reproduce, tmp_path):
+    results = tmp_path / "results" / "table3.jsonl"
+    _archive(results, train=False)
+    reproduce.coeqn_run("bert", "goemotions", 0, _args(), results)
+    assert reproduce.calls == [("goemotions-bert-coeqn-s0", ["--stages", "1"])]
+
+
+def test_an_archive_made_with_other_options_is_refused(reproduce, tmp_path):
+    results = tmp_path / "results" / "table3.jsonl"
+    folder = _archive(results, bert_preset="bert_base_en")
+    with pytest.raises(SystemExit, match=f"{folder}: a CoEQN run made with .*bert_base_en.*delete that folder"):
+        reproduce.coeqn_run("bert", "goemotions", 0, _args(), results)
+    assert reproduce.calls == []
+
+
+def test_an_eqn_cell_adds_up_its_two_runs(reproduce, tmp_path, monkeypatch):
+    results = tmp_path / "results" / "table3.jsonl"
+    folder = _archive(results)
+    report = {"table3": 0.6, "history": {"best_epoch": 3}}
+    extras = []
+
+    def eqn_run(arch, dataset, head, seed, args, name, extra=()):
+        extras.append(list(extra))
+        return {"stages": {"eqn": report}}, {"run_dir": "benchmarks/work/eqn", "wall_s": 5.5, "attempts": 2,
+                                             "peak_rss_mb": 300, "commit": "abc", "machine": "m", "command": "c"}
+
+    monkeypatch.setattr(reproduce, "train_run", eqn_run)
+    reproduce.WORK.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"stages": {"coeqn": {"table3": 0.5, "history": {"best_epoch": 2}}}}))
+    (folder / "provenance.json").write_text(json.dumps({"run_dir": "benchmarks/work/coeqn", "wall_s": 10.0,
+                                                         "attempts": 1, "peak_rss_mb": 400}))
+    row = reproduce.run_cell("bert", "goemotions", "eqn", 0, _args(), results)
+    assert row["wall_s"] == 15.5 and row["attempts"] == 3 and row["peak_rss_mb"] == 400
+    assert row["stages"]["coeqn"]["table3"] == 0.5 and row["stages"]["eqn"]["best_epoch"] == 3
+    assert row["stage_runs"]["coeqn"]["run_dir"] == "benchmarks/work/coeqn" and row["run_dir"] == "benchmarks/work/eqn"
+    assert extras == [["--regress-from", f"{folder}:coeqn"]]
