@@ -230,7 +230,7 @@ def coeqn_run(arch, dataset, seed, args, results: Path) -> tuple:
     name = f"{dataset}-{arch}-coeqn-s{seed}"
     out = WORK / f"{name}{run_suffix(args)}"
     archived = archive_dir(out, results)
-    if (archived / "metrics.json").is_file() and (archived / "provenance.json").is_file() \
+    if all((archived / f).is_file() for f in ("config.json", "metrics.json", "provenance.json")) \
             and has_train_scores(archived / "scores_coeqn.npz"):
         options = json.loads((archived / "config.json").read_text())["config"]
         expected = {"arch": arch, "data": dataset, "head": "eqn", "stages": 1, "seed": seed, "epochs": args.epochs,
