@@ -124,6 +124,12 @@ def claim(key: tuple) -> bool:
     return False
 
 
+def archive_row(row, results: Path) -> None:
+    """Archive a row's runs when goemotions_report.py may read them (`ARCHIVED`)."""
+    if row.get("dataset") in ARCHIVED:
+        archive_scores(row, results)
+
+
 def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
     """The results row of a cell, training it (and appending it to `results`) unless done or claimed."""
     key = (arch, dataset, head, seed, args.epochs, args.max_train)
@@ -139,8 +145,7 @@ def ensure_cell(arch, dataset, head, seed, args, results: Path, lock=None):
         with lock or threading.Lock():
             append_result(results, row)
             write_markdown(read_results(results), results.with_suffix(".md"))
-            if dataset in ARCHIVED:
-                archive_scores(row, results)
+            archive_row(row, results)
         return row
     finally:
         claim_path(key).unlink(missing_ok=True)
@@ -323,7 +328,7 @@ def summarize(rows: list) -> str:
         seeds = len(set(b) | set(c))
         macro = " / ".join(fmt(d, "macro_f1") for d in (b, c, e))
         lines.append([arch, dataset, setup, metric, paper[0] or "—", fmt(b), paper[1] or "—", fmt(c), fmt(e), diff(c),
-                      diff(e), seeds, macro, differs, hardware(run["machine"] for r in cell for run in [r, *(r.get("stage_runs") or {}).values()])])
+                      diff(e), seeds, macro, differs, hardware(run["machine"] for run in runs_of(cell))])
     covered = {(a, d) for a, d, _, _ in keys}
     for arch in ARCHS:
         for dataset in DATASETS:
@@ -335,8 +340,13 @@ def summarize(rows: list) -> str:
     return md_table(header, lines)
 
 
+def runs_of(rows: list) -> list:
+    """Every run behind `rows`: each row's own and, for an EQN cell, its CoEQN and EQN runs (`stage_runs`)."""
+    return [*rows, *(run for r in rows for run in (r.get("stage_runs") or {}).values())]
+
+
 def write_markdown(rows: list, path: Path) -> None:
-    runs = [*rows, *(run for r in rows for run in (r.get("stage_runs") or {}).values())]
+    runs = runs_of(rows)
     machines = sorted({r["machine"] for r in runs})
     commits = sorted({r["commit"] for r in runs})
     commands = sorted({r["command"].split(" --seed")[0] + " --seed N ..." for r in runs})
@@ -366,8 +376,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="tiny grid for CI: textcnn on 3tfn, 2 seeds, 300 training texts, 1 epoch")
     p.add_argument("--results", default=str(RESULTS / "table3.jsonl"))
-    p.add_argument("--report", action="store_true", help="only rewrite the markdown from the results file (and archive the scores of "
-                   "recorded runs whose run directories are here)")
+    p.add_argument("--report", action="store_true",
+                   help="only rewrite the markdown from the results file (and archive the scores of recorded runs "
+                        "whose run directories are here)")
     p.add_argument("--work", default=str(WORK), help="where run directories go (default benchmarks/work)")
     args = p.parse_args(argv)
     set_work(args.work)
@@ -375,8 +386,7 @@ def main(argv=None) -> int:
         rows = read_results(Path(args.results))
         write_markdown(rows, Path(args.results).with_suffix(".md"))
         for row in rows:  # runs finished elsewhere whose rows were copied in, and whose run dirs are here
-            if row.get("dataset") in ARCHIVED:
-                archive_scores(row, Path(args.results))
+            archive_row(row, Path(args.results))
         return 0
     if args.quick:
         args.archs, args.datasets, args.seeds, args.epochs, args.max_train = ["textcnn"], ["3tfn"], 2, 1, 300
