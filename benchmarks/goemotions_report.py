@@ -195,7 +195,7 @@ def load_stage(row, stage: str, root: Path, results: Path, data_dir=None):
         elif archived.is_file():
             source, scores = archived, archived_scores(row, stage, results, data_dir)
         else:
-            return None, None, f"{path} not found, nor {archived}", None
+            return None, None, f"{shown_path(path)} not found, nor {shown_path(archived)}", None
     except InputError as err:
         return None, None, str(err), None
     except (OSError, ValueError, KeyError) as err:
@@ -508,10 +508,12 @@ def pearson_section(ev: dict, pngs: dict, tfn_note: str) -> str:
 
 def shown_path(path: Path) -> str:
     """`path` relative to the repository when it is inside it (a report names files a reader can find)."""
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):  # a symlinked work/ stays inside
+        try:
+            return str(candidate.relative_to(ROOT))
+        except ValueError:
+            pass
+    return str(path)
 
 
 def provenance_rows(used) -> list:
@@ -622,9 +624,12 @@ def report(args) -> Path:
                 n_checked += checked
                 if run_seed == seed and names_used is None:
                     names_used = names
-                sources.append(source)
-            if sources:
-                used.append((f"{role} ({'/'.join(stages)})", row, sources))
+                sources.append((stage, source))
+            own_runs = row.get("stage_runs") or {}
+            if own_runs:  # each stage trained in a run of its own: its own commit and command
+                used += [(f"{role} ({stage})", {**row, **own_runs.get(stage, {})}, [source]) for stage, source in sources]
+            elif sources:
+                used.append((f"{role} ({'/'.join(s for s, _ in sources)})", row, [source for _, source in sources]))
     ev = {s: all_seeds[s].get(seed) for s in STAGES}
     if not ev["coeqn"] and not ev["eqn"]:
         raise InputError(f"{DATASET} {arch} eqn run for seed {seed}: no readable scores ({'; '.join(notes)})")

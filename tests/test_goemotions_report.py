@@ -264,7 +264,9 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
     for name in ("config.json", "metrics.json"):
         (coeqn / name).write_bytes((tmp_path / rows[0]["run_dir"] / name).read_bytes())
     (tmp_path / rows[0]["run_dir"] / "scores_coeqn.npz").rename(coeqn / "scores_coeqn.npz")
-    rows[0]["stage_runs"] = {"coeqn": {"run_dir": "work/goemotions-bert-coeqn-s0"}, "eqn": {"run_dir": rows[0]["run_dir"]}}
+    rows[0]["stage_runs"] = {"coeqn": {"run_dir": "work/goemotions-bert-coeqn-s0", "commit": "c0e0c0e",
+                                       "command": "eqn-keras train --stages 1"},
+                             "eqn": {"run_dir": rows[0]["run_dir"], "commit": "e0e0e0e", "command": "eqn-keras train"}}
     results = _write_results(tmp_path, rows)
     args = ["--arch", "bert", "--results", str(results), "--root", str(tmp_path)]
     assert report.main([*args, "--out", str(tmp_path / "from-runs")]) == 0
@@ -294,6 +296,10 @@ def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_pat
     after = (tmp_path / "from-archive" / "goemotions_bert.md").read_text()
     assert after.split("## Table 4")[1] == before.split("## Table 4")[1]  # every table and figure caption
     assert "scores/goemotions-bert-coeqn-s0/scores_coeqn.npz" in after and "skipped (" not in after
+    # each stage run is listed with its own commit and command, not the EQN row's
+    runs = _section(after, "### Runs")
+    assert "| goemotions eqn (coeqn) | 0 | `" in runs and "scores/goemotions-bert-coeqn-s0/scores_coeqn.npz` | c0e0c0e |" in runs
+    assert "`eqn-keras train --stages 1`" in runs and "| e0e0e0e |" in runs and "abc1234 | test machine | 2 | full | `eqn-keras train --arch bert --data goemotions --head eqn" not in runs
 
     # a dataset whose test labels are not the scored ones is refused, naming the archive file
     labels["test"][7] = (27,) if labels["test"][7] != (27,) else (0,)
@@ -353,3 +359,17 @@ def test_paper_table3_transcription():
     assert set(reproduce.DATASETS) | {"7health"} == {d for _, d in paper}
     assert paper[("lstm", "3tfn")] == (0.8099, 0.8073)  # one of the cells where the EQN row is lower
     assert paper[("bert", "goemotions")] == (0.4665, 0.4849) and paper[("ann", "7health")] == (0.3202, 0.374)
+
+
+def test_report_names_files_under_a_symlinked_work_dir_by_their_repository_path(report, tmp_path):
+    """benchmarks/work is often a symlink to another clone's runs; the report must still print a repository path,
+    not this machine's absolute one."""
+    (tmp_path / "elsewhere").mkdir()
+    link = report.ROOT / "benchmarks" / f"work-link-test-{tmp_path.name}"
+    link.symlink_to(tmp_path / "elsewhere")
+    try:
+        shown = report.shown_path(link / "run" / "scores_eqn.npz")
+    finally:
+        link.unlink()
+    assert shown == f"benchmarks/work-link-test-{tmp_path.name}/run/scores_eqn.npz"
+    assert report.shown_path(tmp_path / "x.npz") == str(tmp_path / "x.npz")
