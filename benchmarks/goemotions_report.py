@@ -5,7 +5,9 @@ Reads the runs that `benchmarks/reproduce.py` recorded in `benchmarks/results/ta
 writes, for one architecture:
 
     <out>/goemotions_<arch>.md                    Tables 4, 5, 6 next to the paper's, macro-F1 under two threshold
-                                                  rules, the Ekman and sentiment groupings, a summary table, provenance
+                                                  rules, the Ekman and sentiment groupings, a summary table, the
+                                                  test-set noise (paired bootstrap) of each head's difference to
+                                                  the sigmoid head, provenance
     <out>/goemotions_<arch>_pearson_coeqn.png     Fig. 8-like heatmap (CoEQN stage, GoEmotions test set)
     <out>/goemotions_<arch>_pearson_eqn.png       Fig. 9-like heatmap (EQN stage)
     <out>/3tfn_<arch>_pearson_coeqn.png           Fig. 2-like heatmap (CoEQN stage on 3tfn), when such a run exists
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # load_scores lives in a module that imports TensorFlow
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -177,7 +180,7 @@ def evaluate_stage(scores_by_role: dict, names: list, groupings=None) -> dict:
         "table6": frame(report["per_label"], "label"),
         "top1": float(table5["hit_rate"].iloc[0]), "top2": float(table5["hit_rate"].iloc[1]),
         "top3": float(table5["hit_rate"].iloc[2]),
-        "pearson": pearson, "mean_abs_r": mean_abs_r(pearson),
+        "pearson": pearson, "mean_abs_r": mean_abs_r(pearson), "test": (test_scores, test_labels),
         "mean_r": float(np.nanmean(off_diagonal(pearson))) if np.isfinite(off_diagonal(pearson)).any() else math.nan,
     }
 
@@ -504,6 +507,89 @@ def pearson_section(ev: dict, pngs: dict, tfn_note: str) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------ test-set sampling noise
+
+BOOTSTRAP_METRICS = (("hit_rate", "hit rate"), ("macro_f1", "macro-F1, global h"),
+                     ("macro_f1" + M.LABEL_RULE_SUFFIX, "macro-F1, per-label h"), ("micro_f1", "micro-F1, global h"))
+BOOTSTRAP_CONFIDENCE = 0.95
+
+
+def _f1_from_counts(tp, fp, fn, average: str):
+    """F1 from true/false positive and false negative counts [..., C], as scikit-learn's f1_score(zero_division=0)
+    (tested against it): a label with no positives predicted or true scores 0."""
+    if average == "micro":
+        tp, fp, fn = tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(np.shape(tp)), where=denominator > 0)
+    return f1 if average == "micro" else f1.mean(axis=-1)
+
+
+def text_metrics(e: dict) -> dict:
+    """metric key -> function of test-text indices [..., n] (a batch of resamples), for one stage's test scores at its
+    dev-tuned thresholds, so that resamples of the test texts are scored without re-tuning anything."""
+    scores, labels = e["test"]
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = M.multi_hot(labels, scores.shape[1])
+    k = truth.sum(axis=1)
+    hits = (M.top_k_mask(scores, k) & truth).sum(axis=1)
+
+    def f1(predicted, average):
+        counts = np.stack([predicted & truth, predicted & ~truth, ~predicted & truth]).astype(np.float64)  # tp, fp, fn
+        return lambda i: _f1_from_counts(*counts[:, i].sum(axis=-2), average)
+
+    at_global, at_label = scores >= e["threshold"], scores >= np.asarray(e["label_thresholds"])
+    return {"hit_rate": lambda i: hits[i].sum(axis=-1) / k[i].sum(axis=-1), "macro_f1": f1(at_global, "macro"),
+            "macro_f1" + M.LABEL_RULE_SUFFIX: f1(at_label, "macro"), "micro_f1": f1(at_global, "micro")}
+
+
+def bootstrap_differences(ours: dict, base: dict, n_resamples: int, seed: int = 0) -> list:
+    """Paired bootstrap over test texts of ours − base for each BOOTSTRAP_METRICS key (scipy.stats.bootstrap,
+    percentile interval; every metric sees the same resamples): (key, difference on the whole test set,
+    interval low, high, share of resamples where ours is higher)."""
+    a, b = text_metrics(ours), text_metrics(base)
+    everything = np.arange(len(ours["test"][1]))
+    out = []
+    for key, _ in BOOTSTRAP_METRICS:
+        def difference(i, axis=-1, key=key):
+            return a[key](i) - b[key](i)
+
+        res = stats.bootstrap((everything,), difference, n_resamples=n_resamples, batch=50, vectorized=True,
+                              confidence_level=BOOTSTRAP_CONFIDENCE, method="percentile",
+                              rng=np.random.default_rng(seed))
+        share = float(np.mean(res.bootstrap_distribution > 0))
+        out.append((key, float(difference(everything)), float(res.confidence_interval.low),
+                    float(res.confidence_interval.high), share))
+    return out
+
+
+def noise_section(ev: dict, seed: int, n_resamples: int) -> str:
+    title = "## Test-set noise of the differences to the sigmoid head"
+    if not ev.get("multi") or not n_resamples:
+        why = "no sigmoid baseline scores" if not ev.get("multi") else "--resamples 0"
+        return "\n".join([title, "", f"Skipped: {why}.", ""])
+    rows = []
+    for stage in ("coeqn", "eqn"):
+        if not ev.get(stage):
+            continue
+        if list(ev[stage]["test"][1]) != list(ev["multi"]["test"][1]):
+            rows.append([f"{STAGE_NAMES[stage]} − sigmoid", "—", "—", "—", "—",
+                         "not compared: the two runs' test label sets differ (not the same test set)"])
+            continue
+        for key, d, low, high, share in bootstrap_differences(ev[stage], ev["multi"], n_resamples, seed):
+            verdict = "beyond test-set noise" if low > 0 or high < 0 else "within test-set noise"
+            rows.append([f"{STAGE_NAMES[stage]} − sigmoid", dict(BOOTSTRAP_METRICS)[key], signed(d),
+                         f"[{low:+.4f}, {high:+.4f}]", f"{share:.1%}", verdict])
+    return "\n".join([
+        title, "",
+        f"Seed {seed}'s runs, scored on {n_resamples} resamples of the test texts (drawn with replacement, the same "
+        "texts for both heads: a paired bootstrap, `scipy.stats.bootstrap`, percentile interval); each head keeps "
+        "its dev-tuned thresholds. This is the noise of a test set of this size only: the spread over training "
+        "seeds and over dev-tuning comes on top, so an interval that excludes 0 is necessary, not sufficient, for "
+        "a difference that holds up.", "",
+        md_table(["difference", "metric", "on the test set", f"{BOOTSTRAP_CONFIDENCE:.0%} interval",
+                  "resamples where the first is higher", "verdict"], rows), ""])
+
+
 # --------------------------------------------------------------------------------------------------- main
 
 def shown_path(path: Path) -> str:
@@ -554,6 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the runs for Tables 4-6 and the heatmaps (default 0)")
     p.add_argument("--root", default=str(ROOT),
                    help="folder that relative run_dir paths are resolved against (default: the repository root)")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="bootstrap resamples of the test texts for the noise of the differences (default 1000; "
+                        "0 skips that section)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding goemotions/ekman_mapping.json and sentiment_mapping.json (default "
                         "$EQN_DATA_DIR, then the download cache, then upstream)")
@@ -697,7 +786,7 @@ def report(args) -> Path:
         header += ["Notes:", "", *[f"- {n}" for n in notes], ""]
     body = [table4_section(ev), table5_section(ev), table6_section(ev), threshold_rules_section(all_seeds),
             *[grouping_section(g, all_seeds, ev, grouping_info[g], seed) for g in G.GROUPINGS],
-            summary_section(all_seeds, seed), pearson_section(ev, pngs, tfn_note)]
+            summary_section(all_seeds, seed), noise_section(ev, seed, args.resamples), pearson_section(ev, pngs, tfn_note)]
     target = out / f"goemotions_{arch}.md"
     with atomic_write(target) as handle:
         handle.write("\n".join(header + body).rstrip() + "\n")

@@ -373,3 +373,71 @@ def test_report_names_files_under_a_symlinked_work_dir_by_their_repository_path(
         link.unlink()
     assert shown == f"benchmarks/work-link-test-{tmp_path.name}/run/scores_eqn.npz"
     assert report.shown_path(tmp_path / "x.npz") == str(tmp_path / "x.npz")
+
+
+def _stage_eval(report, rng, labels, c, scale, threshold=1.0):
+    scores = _scores(rng, labels, c, scale)
+    return {"test": (scores, labels), "threshold": threshold, "label_thresholds": np.linspace(0.5, 2.0, c),
+            "hit_rate": None}
+
+
+def test_resampled_metrics_match_scikit_learn_and_the_metrics_module(report):
+    from sklearn.metrics import f1_score
+
+    from eqn_keras import metrics
+
+    rng = np.random.default_rng(7)
+    c = len(GOEMOTIONS)
+    labels = _labels(rng, 300, c, multi=True)
+    e = _stage_eval(report, rng, labels, c, 1.0)
+    scores, truth = e["test"][0], metrics.multi_hot(labels, c)
+    fns = report.text_metrics(e)
+    batch = rng.integers(0, len(labels), size=(4, len(labels)))  # 4 resamples at once, as scipy passes them
+    for key, predicted, average in (("macro_f1", scores >= 1.0, "macro"), ("micro_f1", scores >= 1.0, "micro"),
+                                    ("macro_f1_per_label_thresholds", scores >= e["label_thresholds"], "macro")):
+        expected = [f1_score(truth[i], predicted[i], labels=np.arange(c), average=average, zero_division=0)
+                    for i in batch]
+        np.testing.assert_allclose(fns[key](batch), expected, rtol=1e-12)
+    np.testing.assert_allclose(fns["hit_rate"](batch),
+                               [metrics.hit_rate(scores[i], [labels[j] for j in i]) for i in batch], rtol=1e-12)
+
+
+def test_bootstrap_of_a_head_against_itself_and_against_a_clearly_better_one(report):
+    rng = np.random.default_rng(8)
+    c = len(GOEMOTIONS)
+    labels = _labels(rng, 400, c, multi=True)
+    weak = _stage_eval(report, rng, labels, c, 1.0)
+    for key, d, low, high, share in report.bootstrap_differences(weak, weak, 200):
+        assert (d, low, high, share) == (0.0, 0.0, 0.0, 0.0), key
+    strong = {**weak, "test": (weak["test"][0] + 3.0 * report.M.multi_hot(labels, c), labels)}  # true labels up
+    whole = report.text_metrics(strong)["macro_f1"](np.arange(400)) - report.text_metrics(weak)["macro_f1"](np.arange(400))
+    results = {key: rest for key, *rest in report.bootstrap_differences(strong, weak, 200)}
+    assert results["macro_f1"][0] == pytest.approx(whole)
+    for key, (d, low, high, share) in results.items():
+        assert 0 < low <= d <= high and share == 1.0, key
+
+
+def test_report_has_the_noise_section_and_refuses_to_pair_different_test_sets(report, tmp_path):
+    rng = np.random.default_rng(9)
+    labels = {"dev": _labels(rng, 90, 28, True), "test": _labels(rng, 120, 28, True)}
+    rows = [_run(tmp_path, rng, "goemotions", "cnn", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS, labels=labels),
+            _run(tmp_path, rng, "goemotions", "cnn", "multi", 0, ("multi",), GOEMOTIONS, labels=labels)]
+    out = tmp_path / "out"
+    args = ["--arch", "cnn", "--results", str(_write_results(tmp_path, rows)), "--out", str(out),
+            "--root", str(tmp_path), "--resamples", "100"]
+    assert report.main(args) == 0
+    noise = _section((out / "goemotions_cnn.md").read_text(), "## Test-set noise of the differences")
+    from eqn_keras import metrics
+    from eqn_keras.rundir import load_scores
+
+    eqn, multi = (load_scores(tmp_path / r["run_dir"] / f"scores_{s}.npz")["test"]
+                  for r, s in ((rows[0], "eqn"), (rows[1], "multi")))
+    d = metrics.hit_rate(*eqn) - metrics.hit_rate(*multi)
+    assert f"| EQN − sigmoid | hit rate | {d:+.4f} | [" in noise
+    assert noise.count("| CoEQN − sigmoid |") == 4 and "100 resamples" in noise
+    # a baseline scored on another test set is not paired with the EQN run
+    rows[1] = _run(tmp_path / "other", rng, "goemotions", "cnn", "multi", 0, ("multi",), GOEMOTIONS)
+    rows[1]["run_dir"] = "other/" + rows[1]["run_dir"]
+    assert report.main(args[:3] + [str(_write_results(tmp_path, rows))] + args[4:]) == 0
+    noise = _section((out / "goemotions_cnn.md").read_text(), "## Test-set noise of the differences")
+    assert "not compared: the two runs' test label sets differ" in noise and "| hit rate |" not in noise
