@@ -20,9 +20,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .distribute import JIT_MODES, XLA_MIN_ROWS, inference_jit
+from .distribute import inference_jit
 from .fileio import InputError, atomic_write, read_table, require_column, write_json
 from .labels import clip_energies, threshold_annotate, threshold_label_names
+from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS
 from .sequence import tokenize
 from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, require_pyarrow,
                           stream_format)
@@ -142,9 +143,6 @@ class Annotator:
             frame[LABELS_COLUMN] = threshold_label_names(raw, self.tuned_threshold if h is None else h,
                                                          self.label_names, label_sep)
         return frame
-
-
-BAD_ROW_POLICIES = ("error", "skip")
 
 
 def check_columns(columns, text_col: str, label_names, path, labels: bool = False) -> None:

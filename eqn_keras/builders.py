@@ -13,10 +13,8 @@ import keras
 from .heads import build_head
 from .labels import MAX_VALUE, MIN_VALUE
 from .layers import ApplyMask, MaskedMean, PaddingMask, PoolMask
+from .options import ARCHS, TOKEN_ARCHS
 from .presets import find_data_file
-
-TOKEN_ARCHS = ("ann", "cnn", "lstm", "textcnn")  # TextVectorization-tokenized Keras models
-ARCHS = TOKEN_ARCHS + ("bert",)
 
 
 def load_arch_config(arch: str) -> dict:

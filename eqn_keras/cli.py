@@ -33,10 +33,8 @@ def _add_data_args(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .annotate import BAD_ROW_POLICIES, CHUNK_SIZE
-    from .distribute import INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
-    from .builders import ARCHS
-    from .heads import HEADS
+    from .options import ARCHS, BAD_ROW_POLICIES, HEADS, INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
+    from .tablestream import CHUNK_SIZE
 
     parser = argparse.ArgumentParser(prog="eqn-keras", description="Expansion Quantization Network for emotion annotation.")
     sub = parser.add_subparsers(dest="command", required=True)

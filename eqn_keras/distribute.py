@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from .fileio import InputError
+from .options import INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = {None: "float32", "float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -96,9 +97,6 @@ def set_precision(mixed_precision: str | None) -> str:
     return policy
 
 
-JIT_MODES = ("auto", "on", "off")
-
-
 def resolve_jit(jit_compile: str) -> bool:
     """`auto` compiles with XLA only where a GPU or TPU is visible (on CPU, XLA recompiles for every batch width)."""
     if jit_compile in ("on", "true", True):
@@ -108,11 +106,6 @@ def resolve_jit(jit_compile: str) -> bool:
     if jit_compile != "auto":
         raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
     return accelerators_visible()
-
-
-# On CPU, XLA compiles the BERT forward pass once per batch shape (widths padded to multiples of 8), then scores
-# faster: benchmarks/bert_speed.md's cli table has XLA losing on 5,427 texts and winning on 43,410.
-XLA_MIN_ROWS = 10_000
 
 
 def inference_jit(requested: str, arch: str, precision: str, rows=None) -> bool:
@@ -132,7 +125,6 @@ def accelerators_visible() -> bool:
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU instructions oneDNN's fast bf16 matmuls need
 
 

@@ -8,30 +8,11 @@ the energy range, binary cross-entropy on targets rescaled to 0-1, so regressed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 
 from .labels import MAX_VALUE, MIN_VALUE
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """How a head ends, what it is trained with, and how full labels become its targets."""
-
-    activation: str
-    loss: str
-    needs_single_label: bool = False
-    energy: bool = False  # trains on full / regressed energy labels, so it has CoEQN and EQN stages
-
-
-HEADS = {
-    "eqn": HeadSpec(activation="linear", loss="mean_squared_error", energy=True),
-    "single": HeadSpec(activation="softmax", loss="categorical_crossentropy", needs_single_label=True),
-    "multi": HeadSpec(activation="sigmoid", loss="binary_crossentropy"),
-    "eqn_bce": HeadSpec(activation="sigmoid", loss="energy_bce", energy=True),
-}
+from .options import HEADS, HeadSpec
 
 
 @keras.saving.register_keras_serializable(package="eqn_keras")

@@ -318,3 +318,25 @@ def test_console_script_skips_the_final_collection(monkeypatch):
     assert cli.run() == 3 and calls == ["main", "freeze"]
     (script,) = entry_points(group="console_scripts", name="eqn-keras")  # as installed from setup.cfg
     assert script.value == "eqn_keras.cli:run"
+
+
+def test_help_and_option_errors_do_not_import_tensorflow():
+    """The parser takes its choices from eqn_keras.options: --help and a mistyped option answer without the
+    seconds a TensorFlow import takes (a fresh interpreter, as the console script starts)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom eqn_keras.cli import main\n"
+            "try:\n    main(['train', '--arch', 'nope', '--data', 'x'])\nexcept SystemExit as e:\n    status = e.code\n"
+            "try:\n    main(['annotate', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(status, [m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "2 []"
+    assert "invalid choice: 'nope'" in done.stderr and "--on-bad-row" in done.stdout
+
+
+def test_heads_and_builders_act_on_the_choices_the_parser_offers():
+    from eqn_keras import builders, distribute, heads, options
+
+    assert heads.HEADS is options.HEADS and builders.ARCHS is options.ARCHS
+    assert distribute.JIT_MODES is options.JIT_MODES
