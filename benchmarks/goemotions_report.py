@@ -516,7 +516,8 @@ BOOTSTRAP_CONFIDENCE = 0.95
 
 def _f1_from_counts(tp, fp, fn, average: str):
     """F1 from true/false positive and false negative counts [..., C], as scikit-learn's f1_score(zero_division=0)
-    (tested against it): a label with no positives predicted or true scores 0."""
+    (tested against it): a label with no positives predicted or true scores 0. Counts, not f1_score, because they
+    score a whole batch of resamples in one sum, where f1_score takes one resample per call."""
     if average == "micro":
         tp, fp, fn = tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)
     denominator = 2 * tp + fp + fn

@@ -375,10 +375,9 @@ def test_report_names_files_under_a_symlinked_work_dir_by_their_repository_path(
     assert report.shown_path(tmp_path / "x.npz") == str(tmp_path / "x.npz")
 
 
-def _stage_eval(report, rng, labels, c, scale, threshold=1.0):
+def _stage_eval(rng, labels, c, scale, threshold=1.0):
     scores = _scores(rng, labels, c, scale)
-    return {"test": (scores, labels), "threshold": threshold, "label_thresholds": np.linspace(0.5, 2.0, c),
-            "hit_rate": None}
+    return {"test": (scores, labels), "threshold": threshold, "label_thresholds": np.linspace(0.5, 2.0, c)}
 
 
 def test_resampled_metrics_match_scikit_learn_and_the_metrics_module(report):
@@ -389,7 +388,7 @@ def test_resampled_metrics_match_scikit_learn_and_the_metrics_module(report):
     rng = np.random.default_rng(7)
     c = len(GOEMOTIONS)
     labels = _labels(rng, 300, c, multi=True)
-    e = _stage_eval(report, rng, labels, c, 1.0)
+    e = _stage_eval(rng, labels, c, 1.0)
     scores, truth = e["test"][0], metrics.multi_hot(labels, c)
     fns = report.text_metrics(e)
     batch = rng.integers(0, len(labels), size=(4, len(labels)))  # 4 resamples at once, as scipy passes them
@@ -406,7 +405,7 @@ def test_bootstrap_of_a_head_against_itself_and_against_a_clearly_better_one(rep
     rng = np.random.default_rng(8)
     c = len(GOEMOTIONS)
     labels = _labels(rng, 400, c, multi=True)
-    weak = _stage_eval(report, rng, labels, c, 1.0)
+    weak = _stage_eval(rng, labels, c, 1.0)
     for key, d, low, high, share in report.bootstrap_differences(weak, weak, 200):
         assert (d, low, high, share) == (0.0, 0.0, 0.0, 0.0), key
     strong = {**weak, "test": (weak["test"][0] + 3.0 * report.M.multi_hot(labels, c), labels)}  # true labels up
