@@ -345,6 +345,26 @@ def runs_of(rows: list) -> list:
     return [*rows, *(run for r in rows for run in (r.get("stage_runs") or {}).values())]
 
 
+def cost_table(rows: list) -> str:
+    """What each full-data BERT cell cost: best epoch per stage, wall time and peak RSS per run, as measured
+    around its `eqn-keras train` processes (an EQN cell is its CoEQN run plus its EQN run, when split)."""
+    cells = sorted((r for r in rows if r["arch"] == "bert" and not r["max_train"]),
+                   key=lambda r: (r["dataset"], r["epochs"], r["head"] == "eqn", r["head"], r["seed"]))
+    lines = []
+    for r in cells:
+        runs = r.get("stage_runs") or {"+".join(r["stages"]): r}
+        best = ", ".join(f"{stage} {v['best_epoch']}" for stage, v in r["stages"].items())
+        lines.append([r["dataset"], r["head"], r["seed"], f"≤{r['epochs']}", best,
+                      " + ".join(f"{run['wall_s']:,.0f}" for run in runs.values()) + (
+                          f" = {r['wall_s']:,.0f}" if len(runs) > 1 else ""),
+                      " + ".join(str(run["attempts"]) for run in runs.values()),
+                      " / ".join(f"{run['peak_rss_mb']:,}" for run in runs.values() if run.get("peak_rss_mb")) or "—",
+                      ", ".join(dict.fromkeys(run["commit"] for run in runs.values()))])
+    header = ["dataset", "head", "seed", "epochs", "best epoch", "wall s (per run)", "attempts", "peak RSS MB",
+              "commit"]
+    return md_table(header, lines)
+
+
 def write_markdown(rows: list, path: Path) -> None:
     runs = runs_of(rows)
     machines = sorted({r["machine"] for r in runs})
@@ -360,6 +380,12 @@ def write_markdown(rows: list, path: Path) -> None:
             f"Machines: {'; '.join(machines)}. Commits: {', '.join(commits)}.", "",
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
+    if any(r["arch"] == "bert" and not r["max_train"] for r in rows):
+        text += ["", "## Cost of the full-data BERT cells", "",
+                 "Wall time and peak resident memory of the `eqn-keras train` processes, summed (time) or maxed (RSS)",
+                 "over their attempts; an EQN cell lists its CoEQN run, then its EQN run. Measured on the machines",
+                 "above, whose speed drifts between sessions (and the CPU was at times shared with CI): compare",
+                 "these only roughly.", "", cost_table(rows)]
     write_lines(path, text)
 
 

@@ -91,3 +91,18 @@ def test_an_eqn_cell_adds_up_its_two_runs(reproduce, tmp_path, monkeypatch):
     assert row["stages"]["coeqn"]["table3"] == 0.5 and row["stages"]["eqn"]["best_epoch"] == 3
     assert row["stage_runs"]["coeqn"]["run_dir"] == "benchmarks/work/coeqn" and row["run_dir"] == "benchmarks/work/eqn"
     assert extras == [["--regress-from", f"{folder}:coeqn"]]
+
+
+def test_cost_table_lists_each_run_of_a_full_data_bert_cell(reproduce):
+    run = {"machine": "m", "command": "eqn-keras train --seed 0", "attempts": 1}
+    base = {**run, "arch": "bert", "dataset": "3tsa", "head": "single", "seed": 0, "epochs": 10, "max_train": None,
+            "wall_s": 100.0, "peak_rss_mb": 2000, "commit": "aaa", "stages": {"single": {"best_epoch": 3}}}
+    eqn = {**base, "head": "eqn", "wall_s": 3000.4, "attempts": 3, "peak_rss_mb": 4100, "commit": "bbb",
+           "stages": {"coeqn": {"best_epoch": 3}, "eqn": {"best_epoch": 6}},
+           "stage_runs": {"coeqn": {**run, "wall_s": 1000.2, "attempts": 2, "peak_rss_mb": 4100, "commit": "aaa"},
+                          "eqn": {**run, "wall_s": 2000.2, "peak_rss_mb": 3900, "commit": "bbb"}}}
+    reduced = {**base, "max_train": 4000, "dataset": "goemotions"}
+    textcnn = {**base, "arch": "textcnn", "dataset": "6emotions"}
+    rows = reproduce.cost_table([eqn, reduced, textcnn, base]).splitlines()[2:]
+    assert rows == ["| 3tsa | single | 0 | ≤10 | single 3 | 100 | 1 | 2,000 | aaa |",
+                    "| 3tsa | eqn | 0 | ≤10 | coeqn 3, eqn 6 | 1,000 + 2,000 = 3,000 | 2 + 1 | 4,100 / 3,900 | aaa, bbb |"]
