@@ -706,9 +706,9 @@ def report(args) -> Path:
                           for g, why in e["groups"].items() if isinstance(why, str)]
                 all_seeds[stage][run_seed] = e
                 if hit_epoch_limit(row, stage):
-                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: best epoch = the epoch limit "
-                                 f"({row['epochs']}), so its dev loss was still falling; this stage is under-trained, "
-                                 "not converged")
+                    notes.append(f"{STAGE_NAMES[stage]} seed {run_seed}: the epoch limit ({row['epochs']}) "
+                                 f"ended it, not early stopping (best epoch {row['stages'][stage]['best_epoch']}), "
+                                 "so its dev loss may still have been falling: under-trained, not converged")
                 mismatches, checked = consistency_notes(row, stage, e)
                 notes += mismatches
                 n_checked += checked

@@ -33,7 +33,7 @@ def _add_data_args(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .options import ARCHS, BAD_ROW_POLICIES, HEADS, INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
+    from .options import ARCHS, BAD_ROW_POLICIES, HEADS, INFERENCE_PRECISIONS, JIT_MODES, PATIENCE, XLA_MIN_ROWS
     from .tablestream import CHUNK_SIZE
 
     parser = argparse.ArgumentParser(prog="eqn-keras", description="Expansion Quantization Network for emotion annotation.")
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, help="default: the arch's (32)")
     t.add_argument("--seq-len", type=_positive_int, default=150)
     t.add_argument("--max-train", type=_positive_int, help="train on a seeded random subset of N texts (a quick try)")
-    t.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs")
+    t.add_argument("--patience", type=int, default=PATIENCE, help="early-stopping patience in epochs")
     t.add_argument("--learning-rate", type=float)
     t.add_argument("--arch-config", metavar="JSON",
                    help="a JSON file whose keys override the arch's models/<arch>.json (e.g. optimizer, dropout)")

@@ -29,6 +29,7 @@ HEADS = {
     "eqn_bce": HeadSpec(activation="sigmoid", loss="energy_bce", energy=True),
 }
 
+PATIENCE = 2  # epochs without a lower dev loss before early stopping ends a stage (eqn-keras train --patience)
 JIT_MODES = ("auto", "on", "off")
 # On CPU, XLA compiles the BERT forward pass once per batch shape (widths padded to multiples of 8), then scores
 # faster: benchmarks/bert_speed.md's cli table has XLA losing on 5,427 texts and winning on 43,410.

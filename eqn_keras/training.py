@@ -34,6 +34,7 @@ from .labels import MAX_VALUE, MIN_VALUE, init_full_labels, regress_labels
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
+from .options import PATIENCE
 from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, load_stage_model, predict_scores,
                      prepare_run_dir, read_run_config, resume_config, save_scores, scores_frame, split_text_model,
                      text_model)
@@ -60,7 +61,7 @@ class TrainConfig:
     max_train: int | None = None
     seed: int = 0
     out: str | None = None
-    patience: int = 2
+    patience: int = PATIENCE
     learning_rate: float | None = None
     arch_config: str | None = None
     max_value: float = MAX_VALUE

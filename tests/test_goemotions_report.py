@@ -142,14 +142,16 @@ def test_report_flags_stages_stopped_by_the_epoch_limit(report, tmp_path):
     rng = np.random.default_rng(1)
     eqn = _run(tmp_path, rng, "goemotions", "bert", "eqn", 0, ("coeqn", "eqn"), GOEMOTIONS)
     base = _run(tmp_path, rng, "goemotions", "bert", "multi", 0, ("multi",), GOEMOTIONS)
-    eqn["stages"] = {"coeqn": {"best_epoch": 2}, "eqn": {"best_epoch": 1}}  # epochs = 2 in every fake row
-    base["stages"] = {"multi": {"best_epoch": 2}}
+    # Patience 2: early stopping can end a 10-epoch stage only if its best epoch is 8 or earlier.
+    eqn["stages"] = {"coeqn": {"best_epoch": 9}, "eqn": {"best_epoch": 8}}
+    base["stages"] = {"multi": {"best_epoch": 10}}
+    eqn["epochs"] = base["epochs"] = 10
     results, out = _write_results(tmp_path, [eqn, base]), tmp_path / "out"
     assert report.main(["--arch", "bert", "--results", str(results), "--out", str(out), "--root", str(tmp_path)]) == 0
     md = (out / "goemotions_bert.md").read_text()
-    assert "- CoEQN seed 0: best epoch = the epoch limit (2)" in md
-    assert "- sigmoid baseline seed 0: best epoch = the epoch limit (2)" in md
-    assert "EQN seed 0: best epoch" not in md.replace("CoEQN seed 0: best epoch", "")
+    assert "- CoEQN seed 0: the epoch limit (10) ended it, not early stopping (best epoch 9)" in md
+    assert "- sigmoid baseline seed 0: the epoch limit (10) ended it, not early stopping (best epoch 10)" in md
+    assert "EQN seed 0: the epoch limit" not in md.replace("CoEQN seed 0: the epoch limit", "")
 
 
 def test_report_compares_runs_of_one_setup(report, tmp_path):
