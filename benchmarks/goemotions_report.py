@@ -357,20 +357,24 @@ THRESHOLD_RULES = (("", "one global threshold (dev macro-F1)"),
 
 
 def rules_table(references, evaluations: dict) -> str:
-    """Reported macro-F1 values, then ours under both threshold rules (mean ± std over seeds).
+    """Reported macro-F1 values, then ours under both threshold rules (mean ± std over seeds, and each seed's
+    values, so the seed spread can be set against the differences between heads).
 
-    evaluations: stage -> list of `threshold_evaluation`-like dicts, one per seed."""
-    header = ["model", "threshold rule", "macro-F1", "micro-F1"]
-    rows = [[who, "as reported", f"{value:.2f}", "not reported"] for who, value in references]
+    evaluations: stage -> {seed: `threshold_evaluation`-like dict}."""
+    header = ["model", "threshold rule", "macro-F1", "micro-F1", "macro-F1 / micro-F1 per seed"]
+    rows = [[who, "as reported", f"{value:.2f}", "not reported", "—"] for who, value in references]
     for s in STAGES:
         if not evaluations.get(s):
             continue
         for suffix, rule in THRESHOLD_RULES:
+            evs = evaluations[s]
             rows.append([f"ours {STAGE_NAMES[s]}", rule,
-                         mean_std([e["macro_f1" + suffix] for e in evaluations[s]], show_n=True),
-                         mean_std([e["micro_f1" + suffix] for e in evaluations[s]], show_n=True)])
+                         mean_std([e["macro_f1" + suffix] for e in evs.values()], show_n=True),
+                         mean_std([e["micro_f1" + suffix] for e in evs.values()], show_n=True),
+                         ", ".join(f"seed {seed}: {f4(e['macro_f1' + suffix])} / {f4(e['micro_f1' + suffix])}"
+                                   for seed, e in sorted(evs.items()))])
     gains = [f"{STAGE_NAMES[s]} "
-             + signed(float(np.mean([e["macro_f1" + M.LABEL_RULE_SUFFIX] - e["macro_f1"] for e in evs])))
+             + signed(float(np.mean([e["macro_f1" + M.LABEL_RULE_SUFFIX] - e["macro_f1"] for e in evs.values()])))
              for s, evs in evaluations.items() if evs]
     return "\n".join([md_table(header, rows), "",
                       "Macro-F1, per-label thresholds − one global threshold (mean over seeds): "
@@ -378,7 +382,7 @@ def rules_table(references, evaluations: dict) -> str:
 
 
 def threshold_rules_section(all_seeds: dict) -> str:
-    evaluations = {s: list(all_seeds.get(s, {}).values()) for s in STAGES}
+    evaluations = {s: dict(all_seeds.get(s, {})) for s in STAGES}
     return "\n".join([
         "## Macro-F1 under two threshold rules (28 labels)", "",
         "The way GoEmotions work reports it: macro-F1 over the 28 labels on the test set, with thresholds tuned on "
@@ -398,8 +402,8 @@ def grouping_section(name: str, all_seeds: dict, ev: dict, info, seed: int) -> s
     title = f"## {GROUPING_TITLES[name].capitalize()}"
     if not isinstance(info, dict):
         return "\n".join([title, "", f"Skipped: no {name} mapping ({info}).", ""])
-    evaluations = {s: [e["groups"][name] for e in all_seeds.get(s, {}).values()
-                       if isinstance(e["groups"].get(name), dict)] for s in STAGES}
+    evaluations = {s: {seed: e["groups"][name] for seed, e in all_seeds.get(s, {}).items()
+                       if isinstance(e["groups"].get(name), dict)} for s in STAGES}
     ours = {s: ev[s]["groups"][name] for s in STAGES if ev.get(s) and isinstance(ev[s]["groups"].get(name), dict)}
     checked = SHA256_WORDS.get(info.get("sha256"), f"sha256 {info.get('sha256')}")
     text = [title, "",

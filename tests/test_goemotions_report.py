@@ -108,6 +108,13 @@ def test_report_tables_and_heatmaps(report, tmp_path):
         assert f"| ours {stage} | one global threshold (dev macro-F1) | " in rules
         assert f"| ours {stage} | per-label thresholds (each label's dev F1) | " in rules
     assert rules.count("(n=2)") == 2 * 2 * 3
+    for line in (x for x in rules.splitlines() if x.startswith("| ours ")):  # each seed's values, next to their mean
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        per_seed = [part.split(": ")[1].split(" / ") for part in cells[4].split(", ")]
+        assert [part.split(":")[0] for part in cells[4].split(", ")] == ["seed 0", "seed 1"]
+        for column, index in ((2, 0), (3, 1)):
+            mean = float(cells[column].split(" ± ")[0])
+            assert abs(mean - np.mean([float(v[index]) for v in per_seed])) <= 1e-4 + 1e-9
     ekman, sentiment = _section(md, "## Ekman grouping"), _section(md, "## Sentiment grouping")
     assert "| 0.64 |" in ekman and "| 0.69 |" in sentiment
     for text, mapping in ((ekman, FAKE_GROUPINGS["ekman"]), (sentiment, FAKE_GROUPINGS["sentiment"])):
@@ -192,7 +199,9 @@ def test_report_numbers_match_the_metrics_module(report, tmp_path):
     assert f"| {macro_f1:.4f} (n=1) |" in md
     per_label = metrics.tune_label_thresholds(*scores["dev"])
     macro_label = metrics.threshold_prf(*scores["test"], per_label)["macro_f1"]
-    assert f"| ours EQN | per-label thresholds (each label's dev F1) | {macro_label:.4f} (n=1) |" in md
+    micro_label = metrics.threshold_prf(*scores["test"], per_label)["micro_f1"]
+    assert (f"| ours EQN | per-label thresholds (each label's dev F1) | {macro_label:.4f} (n=1) | {micro_label:.4f} "
+            f"(n=1) | seed 0: {macro_label:.4f} / {micro_label:.4f} |") in md
     from eqn_keras import groupings
 
     ekman = FAKE_GROUPINGS["ekman"]
