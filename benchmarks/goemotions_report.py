@@ -364,10 +364,10 @@ def rules_table(references, evaluations: dict) -> str:
     header = ["model", "threshold rule", "macro-F1", "micro-F1", "macro-F1 / micro-F1 per seed"]
     rows = [[who, "as reported", f"{value:.2f}", "not reported", "—"] for who, value in references]
     for s in STAGES:
-        if not evaluations.get(s):
+        evs = evaluations.get(s)
+        if not evs:
             continue
         for suffix, rule in THRESHOLD_RULES:
-            evs = evaluations[s]
             rows.append([f"ours {STAGE_NAMES[s]}", rule,
                          mean_std([e["macro_f1" + suffix] for e in evs.values()], show_n=True),
                          mean_std([e["micro_f1" + suffix] for e in evs.values()], show_n=True),

@@ -347,11 +347,14 @@ def runs_of(rows: list) -> list:
     return [*rows, *(run for r in rows for run in (r.get("stage_runs") or {}).values())]
 
 
-def cost_table(rows: list) -> str:
+def cost_table(rows: list) -> str | None:
     """What each full-data BERT cell cost: best epoch per stage, wall time and peak RSS per run, as measured
-    around its `eqn-keras train` processes (an EQN cell is its CoEQN run plus its EQN run, when split)."""
+    around its `eqn-keras train` processes (an EQN cell is its CoEQN run plus its EQN run, when split).
+    None when `rows` hold no such cell."""
     cells = sorted((r for r in rows if r["arch"] == "bert" and not r["max_train"]),
                    key=lambda r: (r["dataset"], r["epochs"], r["head"] == "eqn", r["head"], r["seed"]))
+    if not cells:
+        return None
     lines = []
     for r in cells:
         runs = r.get("stage_runs") or {"+".join(r["stages"]): r}
@@ -382,12 +385,13 @@ def write_markdown(rows: list, path: Path) -> None:
             f"Machines: {'; '.join(machines)}. Commits: {', '.join(commits)}.", "",
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
-    if any(r["arch"] == "bert" and not r["max_train"] for r in rows):
+    costs = cost_table(rows)
+    if costs:
         text += ["", "## Cost of the full-data BERT cells", "",
                  "Wall time and peak resident memory of the `eqn-keras train` processes, summed (time) or maxed (RSS)",
                  "over their attempts; an EQN cell lists its CoEQN run, then its EQN run. Measured on the machines",
                  "above, whose speed drifts between sessions (and the CPU was at times shared with CI): compare",
-                 "these only roughly.", "", cost_table(rows)]
+                 "these only roughly.", "", costs]
     write_lines(path, text)
 
 

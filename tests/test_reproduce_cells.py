@@ -103,6 +103,7 @@ def test_cost_table_lists_each_run_of_a_full_data_bert_cell(reproduce):
                           "eqn": {**run, "wall_s": 2000.2, "peak_rss_mb": 3900, "commit": "bbb"}}}
     reduced = {**base, "max_train": 4000, "dataset": "goemotions"}
     textcnn = {**base, "arch": "textcnn", "dataset": "6emotions"}
+    assert reproduce.cost_table([reduced, textcnn]) is None  # table3.md then has no cost section
     rows = reproduce.cost_table([eqn, reduced, textcnn, base]).splitlines()[2:]
     assert rows == ["| 3tsa | single | 0 | ≤10 | single 3 | 100 | 1 | 2,000 | aaa |",
                     "| 3tsa | eqn | 0 | ≤10 | coeqn 3, eqn 6 | 1,000 + 2,000 = 3,000 | 2 + 1 | 4,100 / 3,900 | aaa, bbb |"]
