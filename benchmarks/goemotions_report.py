@@ -595,6 +595,43 @@ def noise_section(ev: dict, seed: int, n_resamples: int) -> str:
                   "resamples where the first is higher", "verdict"], rows), ""])
 
 
+def seed_noise_section(all_seeds: dict) -> str:
+    """Each seed's CoEQN / EQN run minus the sigmoid run of the same seed, beside the sigmoid head's own spread
+    over its seeds: the seed noise that the bootstrap above leaves out."""
+    title = "## Seed noise of the differences to the sigmoid head"
+    base = all_seeds.get("multi", {})
+    rows = []
+    for stage in ("coeqn", "eqn"):
+        seeds = sorted(set(all_seeds.get(stage, {})) & set(base))
+        if not seeds:
+            continue
+        for key, metric in BOOTSTRAP_METRICS:
+            diffs = [all_seeds[stage][s][key] - base[s][key] for s in seeds]
+            values = [e[key] for e in base.values()]
+            spread = max(values) - min(values)
+            mean = float(np.mean(diffs))
+            if len(seeds) < 2:
+                verdict = "one seed: no seed-noise estimate"
+            elif min(diffs) < 0 < max(diffs):
+                verdict = "sign changes between seeds: within seed noise"
+            elif abs(mean) <= spread:
+                verdict = f"same sign in {len(seeds)} seeds, smaller than the sigmoid's seed spread: within seed noise"
+            else:
+                verdict = f"same sign in {len(seeds)} seeds, larger than the sigmoid's seed spread"
+            rows.append([f"{STAGE_NAMES[stage]} − sigmoid", metric,
+                         ", ".join(f"seed {s}: {signed(d)}" for s, d in zip(seeds, diffs)), signed(mean),
+                         f"{spread:.4f} (n={len(values)})" if len(values) > 1 else "—", verdict])
+    if not rows:
+        return "\n".join([title, "", "Skipped: no seed has both a sigmoid baseline run and a CoEQN / EQN run.", ""])
+    return "\n".join([
+        title, "",
+        "Each seed's run minus the sigmoid run of the same seed (same data order), each head at its dev-tuned "
+        "thresholds, next to the sigmoid head's own spread over its seeds (max − min). A difference whose sign "
+        "changes between seeds, or that is smaller than that spread, is within seed noise; with few seeds, one "
+        "that is neither is a hint, not a finding.", "",
+        md_table(["difference", "metric", "per seed", "mean", "sigmoid seed spread", "verdict"], rows), ""])
+
+
 # --------------------------------------------------------------------------------------------------- main
 
 def shown_path(path: Path) -> str:
@@ -791,7 +828,8 @@ def report(args) -> Path:
         header += ["Notes:", "", *[f"- {n}" for n in notes], ""]
     body = [table4_section(ev), table5_section(ev), table6_section(ev), threshold_rules_section(all_seeds),
             *[grouping_section(g, all_seeds, ev, grouping_info[g], seed) for g in G.GROUPINGS],
-            summary_section(all_seeds, seed), noise_section(ev, seed, args.resamples), pearson_section(ev, pngs, tfn_note)]
+            summary_section(all_seeds, seed), noise_section(ev, seed, args.resamples),
+            seed_noise_section(all_seeds), pearson_section(ev, pngs, tfn_note)]
     target = out / f"goemotions_{arch}.md"
     with atomic_write(target) as handle:
         handle.write("\n".join(header + body).rstrip() + "\n")

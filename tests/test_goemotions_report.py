@@ -99,8 +99,9 @@ def test_report_tables_and_heatmaps(report, tmp_path):
     md = (out / "goemotions_textcnn.md").read_text()
     for heading in ("## Table 4", "## Table 5", "## Table 6", "## Macro-F1 under two threshold rules",
                     "## Ekman grouping", "## Sentiment grouping", "## What the paper does not report",
-                    "## Pearson correlation heatmaps"):
+                    "## Seed noise of the differences to the sigmoid head", "## Pearson correlation heatmaps"):
         assert heading in md
+    assert _section(md, "## Seed noise of the differences").count("| EQN − sigmoid |") == 4  # seeds 0 and 1 paired
     rules = _section(md, "## Macro-F1 under two threshold rules")
     assert "| paper EQN (BERT-base, Table 6) | as reported | 0.52 |" in rules
     assert "| GoEmotions paper BERT-base (Demszky et al. 2020) | as reported | 0.46 |" in rules
@@ -451,3 +452,24 @@ def test_report_has_the_noise_section_and_refuses_to_pair_different_test_sets(re
     assert report.main(args[:3] + [str(_write_results(tmp_path, rows))] + args[4:]) == 0
     noise = _section((out / "goemotions_cnn.md").read_text(), "## Test-set noise of the differences")
     assert "not compared: the two runs' test label sets differ" in noise and "| hit rate |" not in noise
+
+
+def _seed_eval(report, hit, macro, macro_label, micro):
+    return {"hit_rate": hit, "macro_f1": macro, "macro_f1" + report.M.LABEL_RULE_SUFFIX: macro_label,
+            "micro_f1": micro}
+
+
+def test_seed_noise_section_pairs_seeds_and_sets_them_against_the_sigmoid_spread(report):
+    multi = {0: _seed_eval(report, 0.60, 0.40, 0.45, 0.50), 1: _seed_eval(report, 0.605, 0.42, 0.47, 0.51)}
+    eqn = {0: _seed_eval(report, 0.61, 0.41, 0.45, 0.501), 1: _seed_eval(report, 0.625, 0.41, 0.50, 0.512)}
+    text = report.seed_noise_section({"multi": multi, "eqn": eqn, "coeqn": {0: eqn[0]}})
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| EQN − sigmoid")}
+    # hit rate: +0.010 and +0.020, both above the sigmoid's own seed spread of 0.005
+    assert "seed 0: +0.0100, seed 1: +0.0200 | +0.0150 | 0.0050 (n=2) | same sign in 2 seeds, larger" in rows["hit rate"]
+    assert "sign changes between seeds" in rows["macro-F1, global h"]  # +0.01, -0.01
+    # per-label macro-F1: 0 and +0.03; mean 0.015 is below the sigmoid spread 0.02
+    assert "| +0.0150 | 0.0200 (n=2) | same sign in 2 seeds, smaller" in rows["macro-F1, per-label h"]
+    assert "smaller than the sigmoid's seed spread" in rows["micro-F1, global h"]  # +0.001, +0.002 vs 0.01
+    coeqn = [line for line in text.splitlines() if line.startswith("| CoEQN − sigmoid")]
+    assert len(coeqn) == 4 and all("seed 0: " in line and "one seed: no seed-noise estimate" in line for line in coeqn)
+    assert "Skipped" in report.seed_noise_section({"eqn": eqn})
