@@ -600,6 +600,7 @@ def seed_noise_section(all_seeds: dict) -> str:
     over its seeds: the seed noise that the bootstrap above leaves out."""
     title = "## Seed noise of the differences to the sigmoid head"
     base = all_seeds.get("multi", {})
+    spreads = {key: np.ptp([e[key] for e in base.values()]) if base else None for key, _ in BOOTSTRAP_METRICS}
     rows = []
     for stage in ("coeqn", "eqn"):
         seeds = sorted(set(all_seeds.get(stage, {})) & set(base))
@@ -607,9 +608,7 @@ def seed_noise_section(all_seeds: dict) -> str:
             continue
         for key, metric in BOOTSTRAP_METRICS:
             diffs = [all_seeds[stage][s][key] - base[s][key] for s in seeds]
-            values = [e[key] for e in base.values()]
-            spread = max(values) - min(values)
-            mean = float(np.mean(diffs))
+            spread, mean = spreads[key], float(np.mean(diffs))
             if len(seeds) < 2:
                 verdict = "one seed: no seed-noise estimate"
             elif min(diffs) < 0 < max(diffs):
@@ -620,7 +619,7 @@ def seed_noise_section(all_seeds: dict) -> str:
                 verdict = f"same sign in {len(seeds)} seeds, larger than the sigmoid's seed spread"
             rows.append([f"{STAGE_NAMES[stage]} − sigmoid", metric,
                          ", ".join(f"seed {s}: {signed(d)}" for s, d in zip(seeds, diffs)), signed(mean),
-                         f"{spread:.4f} (n={len(values)})" if len(values) > 1 else "—", verdict])
+                         f"{spread:.4f} (n={len(base)})" if len(base) > 1 else "—", verdict])
     if not rows:
         return "\n".join([title, "", "Skipped: no seed has both a sigmoid baseline run and a CoEQN / EQN run.", ""])
     return "\n".join([
