@@ -107,3 +107,22 @@ def test_cost_table_lists_each_run_of_a_full_data_bert_cell(reproduce):
     rows = reproduce.cost_table([eqn, reduced, textcnn, base]).splitlines()[2:]
     assert rows == ["| 3tsa | single | 0 | ≤10 | single 3 | 100 | 1 | 2,000 | aaa |",
                     "| 3tsa | eqn | 0 | ≤10 | coeqn 3, eqn 6 | 1,000 + 2,000 = 3,000 | 2 + 1 | 4,100 / 3,900 | aaa, bbb |"]
+
+
+def _row(head, seed, stages):
+    return {"arch": "bert", "dataset": "goemotions", "head": head, "seed": seed, "epochs": 10, "max_train": None,
+            "machine": "m", "stages": {s: {"table3_metric": "hit_rate", "table3": v, "macro_f1": v, "best_epoch": 1}
+                                       for s, v in stages.items()}}
+
+
+def test_table3_names_each_heads_seed_count_when_they_differ(reproduce):
+    rows = [_row("multi", s, {"multi": 0.60 + s / 100}) for s in range(3)]
+    rows += [_row("eqn", s, {"coeqn": 0.62, "eqn": 0.63 + 2 * s / 100}) for s in range(2)]
+    line = next(l for l in reproduce.summarize(rows).splitlines() if "| goemotions |" in l)
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[12] == "3 / 2 / 2"
+    assert cells[6].startswith("0.6100 ± 0.0100")  # the baseline's mean over its own 3 seeds
+    assert cells[11].startswith("+0.0350")  # over seeds 0 and 1 only: (0.03 + 0.04) / 2, not 0.64 − 0.61
+    rows = [r for r in rows if r["seed"] < 2]
+    line = next(l for l in reproduce.summarize(rows).splitlines() if "| goemotions |" in l)
+    assert [c.strip() for c in line.split("|")][12] == "2"
