@@ -1,4 +1,4 @@
-"""The `eqn-keras` command line: train, annotate, annotate-merge, evaluate, export, encoder, reproduce."""
+"""The `eqn-keras` command line: train, annotate, annotate-merge, evaluate, intensity, export, encoder, reproduce."""
 
 from __future__ import annotations
 
@@ -132,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--stage", action="append", help="stage(s) to report (default: all)")
     e.add_argument("--output", help="JSON file (default RUN_DIR/evaluation.json)")
+
+    i = sub.add_parser("intensity", help="correlate a run's scores with human intensity ratings (Pearson, Spearman)")
+    i.add_argument("run_dir")
+    i.add_argument("--gold", required=True, nargs="+", metavar="NAME|PATH",
+                   help="brighter-eng or emoint (every released file; NAME:ROLE for one, e.g. brighter-eng:dev), "
+                        "or gold files: BRIGHTER-style .csv (text + one 0-3 column per emotion) or EmoInt-style "
+                        "TSV (id, text, emotion, intensity 0-1)")
+    i.add_argument("--stage", help="which stage's scores (default: the last one trained)")
+    i.add_argument("--map", metavar="GOLD=LABEL,...",
+                   help="gold emotions whose run label has another name (names match case-insensitively)")
+    i.add_argument("--gold-scale", metavar="LO,HI", help="rating scale of gold files (default 0,3 for .csv, 0,1 for TSV)")
+    i.add_argument("--data-dir", help="folder holding brighter-eng/ and emoint/ (default: $EQN_DATA_DIR, else download)")
+    i.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (0: none)")
+    i.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    i.add_argument("--batch-size", type=_positive_int, help="texts per forward pass")
+    i.add_argument("--output", help="JSON file (default RUN_DIR/intensity.json; other stages' and sets' reports are kept)")
     return parser
 
 
@@ -236,6 +252,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_intensity(args) -> int:
+    from .intensity import evaluate_intensity, format_report
+
+    gold = args.gold[0] if len(args.gold) == 1 else args.gold
+    report = evaluate_intensity(args.run_dir, gold, stage=args.stage, mapping=args.map, data_dir=args.data_dir,
+                                scale=args.gold_scale, resamples=args.resamples, seed=args.seed,
+                                batch_size=args.batch_size, output=args.output)
+    print(format_report(report))
+    return 0
+
+
 def cmd_reproduce(argv) -> int:
     import runpy
 
@@ -276,7 +303,7 @@ def main(argv=None) -> int:
             print(f"eqn-keras: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
     handler = {"train": cmd_train, "annotate": cmd_annotate, "annotate-merge": cmd_annotate_merge,
-               "evaluate": cmd_evaluate, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
+               "evaluate": cmd_evaluate, "intensity": cmd_intensity, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:
         return handler(args)
     except InputError as err:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..downloads import ChecksumError
 from ..fileio import InputError
-from .cards import DATASET_NAMES, card_dirs, card_path, load_card
+from .cards import DATASET_NAMES, GOLD_NAMES, card_dirs, card_path, load_card, load_gold_card
 from .files import default_cache_dir, fetch_file
 from .names import infer_label_names, parse_label_names
 from .readers import READERS, load_named
@@ -34,9 +34,9 @@ from .tables import load_user_data, load_user_table
 from .tfds import TFDS_PREFIX, load_tfds
 
 __all__ = [
-    "DATASET_NAMES", "DEV_FRACTION", "READERS", "TEST_FRACTION", "TFDS_PREFIX", "ChecksumError", "DatasetSplits",
+    "DATASET_NAMES", "DEV_FRACTION", "GOLD_NAMES", "READERS", "TEST_FRACTION", "TFDS_PREFIX", "ChecksumError", "DatasetSplits",
     "LabelMap", "TextDataset", "card_dirs", "card_path", "default_cache_dir", "fetch_file", "infer_label_names",
-    "load_card", "load_dataset", "load_named", "load_tfds", "load_user_data", "load_user_table",
+    "load_card", "load_dataset", "load_gold_card", "load_named", "load_tfds", "load_user_data", "load_user_table",
     "parse_label_names", "split_dataset", "validate_rows",
 ]
 

@@ -1,0 +1,346 @@
+"""Zero-shot emotion intensity: how well each head's scores follow human intensity ratings.
+
+Models trained on GoEmotions or 6emotions (never on the rated texts) score brighter-eng (train + dev: every
+text rated 0-3 for each of anger, fear, joy, sadness, surprise) and emoint (dev: one emotion per tweet, 0-1).
+Each cell (arch, dataset, seed) trains the conventional baseline (sigmoid on GoEmotions, softmax on
+6emotions), the two-stage EQN run (CoEQN then EQN), and, with --variants, the label-regression variants of
+variants.md (t2, t05: EQN on CoEQN's scores at temperature 2 / 0.5; stage3: a third stage; bce: eqn_bce on the
+baseline's scores). Every stage's raw scores of the gold texts' emotions are archived in
+results/intensity/<run>/ (with provenance: commit, machine, command, wall time), and intensity.md and
+intensity.png are written from that archive alone, so every number can be recomputed without the models.
+
+    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --archs textcnn lstm --seeds 3
+    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --archs bert --seeds 1
+    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --report      # only rewrite the report
+    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --quick --results /tmp/int  # tiny (tests)
+
+Rerunning the same command resumes: archived stages are skipped, unfinished runs continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reproduce  # noqa: E402
+from common import RESULTS, ROOT, md_table, mean_std, paired_difference, run_path, write_lines  # noqa: E402
+
+from eqn_keras.fileio import atomic_write  # noqa: E402
+
+GOLDS = ("brighter-eng", "emoint")
+DATASETS = ("goemotions", "6emotions")
+ARCHS = ("ann", "cnn", "lstm", "textcnn", "bert")
+# variant: (head, source run kind, source stage, extra train flags)
+VARIANTS = {
+    "t2": ("eqn", "eqn", "coeqn", ["--regress-temperature", "2"]),
+    "t05": ("eqn", "eqn", "coeqn", ["--regress-temperature", "0.5"]),
+    "stage3": ("eqn", "eqn", "eqn", []),
+    "bce": ("eqn_bce", "base", None, []),
+}
+HEAD_TITLES = {"single": "softmax probability", "multi": "sigmoid probability", "coeqn": "CoEQN energy",
+               "eqn": "EQN energy", "t2": "EQN energy, regressed at T=2", "t05": "EQN energy, regressed at T=0.5",
+               "stage3": "third-stage energy", "bce": "eqn_bce energy (baseline's scores as BCE targets)"}
+
+
+def gold_digest(gold) -> str:
+    """sha256 of a gold set's texts and ratings: identifies what archived scores were made against."""
+    digest = hashlib.sha256()
+    for text in gold.texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    digest.update(np.nan_to_num(gold.ratings, nan=-1.0).astype(np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def load_golds(data_dir=None) -> dict:
+    from eqn_keras.intensity import load_gold
+
+    return {name: load_gold(name, data_dir) for name in GOLDS}
+
+
+def archive_stage(run_dir, stage: str, golds: dict, target: Path) -> None:
+    """Raw scores of `stage` on every gold set's texts, columns in gold-emotion order, into target/<stage>.npz."""
+    import keras
+
+    from eqn_keras.annotate import Annotator
+    from eqn_keras.intensity import map_emotions
+
+    annotator = Annotator(run_dir, stage)
+    arrays = {}
+    for name, gold in golds.items():
+        columns = map_emotions(gold.emotions, annotator.label_names)
+        arrays[name] = annotator.raw_scores(gold.texts)[:, columns]
+        arrays[f"{name}_sha256"] = np.array(gold_digest(gold))
+    arrays["energy_range"] = np.array(annotator.energy_range if annotator.energy_range else [np.nan, np.nan])
+    target.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target / f"{stage}.npz", "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    keras.backend.clear_session()
+
+
+def archive_run(metrics: dict, provenance: dict, kind: str, arch, dataset, seed, args, golds, results: Path) -> None:
+    """Archive every stage of a finished run that is not archived yet, and the run's provenance."""
+    run_dir = run_path(provenance["run_dir"])
+    target = results / Path(provenance["run_dir"]).name
+    for stage in metrics["stages"]:
+        if not (target / f"{stage}.npz").is_file():
+            print(f"   scoring {', '.join(golds)} with {target.name}:{stage}", flush=True)
+            archive_stage(run_dir, stage, golds, target)
+    record = {"kind": kind, "arch": arch, "dataset": dataset, "seed": seed, "epochs": args.epochs,
+              "max_train": args.max_train, "stages": {s: {k: r.get(k) for k in ("table3_metric", "table3", "macro_f1")}
+                                                     for s, r in metrics["stages"].items()}, **provenance}
+    with atomic_write(target / "provenance.json") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+
+
+def run_cell(arch, dataset, seed, args, golds, results: Path) -> None:
+    """Train (or find) the cell's baseline, EQN and variant runs, and archive their gold scores."""
+    base_head = reproduce.baseline_head(dataset)
+    runs = {}
+    for kind, head, extra in (("base", base_head, []), ("eqn", "eqn", [])):
+        name = f"intensity-{dataset}-{arch}-{kind}-s{seed}"
+        target = results / f"{name}{reproduce.run_suffix(args)}"
+        if (target / "provenance.json").is_file():
+            runs[kind] = reproduce.WORK / target.name
+            continue
+        print(f"== {arch} {dataset} {kind} seed {seed}", flush=True)
+        metrics, provenance = reproduce.train_run(arch, dataset, head, seed, args, name, extra)
+        archive_run(metrics, provenance, kind, arch, dataset, seed, args, golds, results)
+        runs[kind] = run_path(provenance["run_dir"])
+    for variant in args.variants:
+        head, source_kind, source_stage, flags = VARIANTS[variant]
+        name = f"intensity-{dataset}-{arch}-{variant}-s{seed}"
+        target = results / f"{name}{reproduce.run_suffix(args)}"
+        if (target / "provenance.json").is_file():
+            continue
+        source = runs[source_kind]
+        if not (source / "config.json").is_file():
+            print(f"   {variant}: its source run {source} is not on this machine; skipped", flush=True)
+            continue
+        print(f"== {arch} {dataset} {variant} seed {seed}", flush=True)
+        spec = f"{source}:{source_stage}" if source_stage else str(source)
+        metrics, provenance = reproduce.train_run(arch, dataset, head, seed, args, name,
+                                                  ["--regress-from", spec, *flags])
+        archive_run(metrics, provenance, variant, arch, dataset, seed, args, golds, results)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report, from the archive alone
+
+
+def archived(results: Path) -> list:
+    """Every archived stage: (provenance, stage, {gold: raw scores}, energy range or None)."""
+    out = []
+    for prov_path in sorted(results.glob("*/provenance.json")):
+        prov = json.loads(prov_path.read_text())
+        for stage in prov["stages"]:
+            with np.load(prov_path.parent / f"{stage}.npz") as data:
+                arrays = {k: data[k] for k in data.files}
+            energy = arrays.pop("energy_range")
+            out.append((prov, stage, arrays, None if np.isnan(energy).all() else tuple(energy)))
+    return out
+
+
+def score_name(prov: dict, stage: str) -> str:
+    """What a row's scores are: the baseline head, coeqn / eqn, or the variant's name."""
+    if prov["kind"] == "base":
+        return stage
+    return stage if prov["kind"] == "eqn" else prov["kind"]
+
+
+def evaluate(entries, golds: dict, resamples: int) -> list:
+    """One row per archived stage and gold set: the intensity report's averages (and per emotion)."""
+    from eqn_keras.intensity import intensity_report
+    from eqn_keras.labels import clip_energies
+
+    rows = []
+    for prov, stage, arrays, energy in entries:
+        for name, gold in golds.items():
+            if name not in arrays:
+                continue
+            if str(arrays[f"{name}_sha256"]) != gold_digest(gold):
+                raise SystemExit(f"{prov['run_dir']}:{stage}: its {name} scores were made against other texts or "
+                                 "ratings than the gold set here; a different copy of the data?")
+            raw = arrays[name]
+            report = intensity_report(clip_energies(raw, energy), gold, resamples=resamples)
+            row = {"arch": prov["arch"], "dataset": prov["dataset"], "seed": prov["seed"], "epochs": prov["epochs"],
+                   "max_train": prov["max_train"], "score": score_name(prov, stage), "gold": name,
+                   "run": Path(prov["run_dir"]).name, "commit": prov["commit"], "machine": prov["machine"],
+                   "command": prov["command"], "wall_s": prov["wall_s"],
+                   **{m: v["value"] for m, v in report["average"].items()},
+                   "ci95": {m: v["ci95"] for m, v in report["average"].items()},
+                   "per_emotion": {e: {m: v[m]["value"] for m in ("pearson", "pearson_low")}
+                                   for e, v in report["emotions"].items()}}
+            if energy is not None:  # does the clip to the energy range cost correlation?
+                row["pearson_unclipped"] = intensity_report(raw, gold, resamples=0)["average"]["pearson"]["value"]
+            rows.append(row)
+    return rows
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def summary_table(rows: list, gold: str) -> str:
+    """Per (dataset, arch, score): mean ± std over seeds of the averaged metrics, and the paired difference to
+    the same cell's baseline probability over the seeds both have."""
+    from eqn_keras.intensity import METRICS
+
+    groups = {}
+    for r in rows:
+        if r["gold"] == gold:
+            groups.setdefault((r["dataset"], r["arch"], r["epochs"], r["max_train"], r["score"]), []).append(r)
+    order = ["single", "multi", "coeqn", "eqn", *VARIANTS]
+    header = ["train data", "arch", "scores", "seeds", "Pearson r", "Spearman rho", "r, gold ≥ moderate",
+              "r, gold < moderate (hints)", "r unclipped", "r − probability (paired t p)",
+              "r (hints) − probability (paired t p)"]
+    lines = []
+    for key in sorted(groups, key=lambda k: (k[0], ARCHS.index(k[1]) if k[1] in ARCHS else 9, k[2], k[3] or 0,
+                                             order.index(k[4]) if k[4] in order else 99)):
+        dataset, arch, epochs, max_train, score = key
+        found = groups[key]
+        base = groups.get((dataset, arch, epochs, max_train, reproduce.baseline_head(dataset)), [])
+        per_seed = {m: {r["seed"]: r.get(m) for r in found if r.get(m) is not None} for m in (*METRICS, "pearson_unclipped")}
+        base_seed = {m: {r["seed"]: r.get(m) for r in base if r.get(m) is not None} for m in ("pearson", "pearson_low")}
+        is_base = score == reproduce.baseline_head(dataset)
+        setup = f"{dataset}" + (f" ({max_train} texts)" if max_train else "")
+        lines.append([setup, arch, HEAD_TITLES.get(score, score), len(found),
+                      *(mean_std(list(per_seed[m].values())) for m in METRICS),
+                      mean_std(list(per_seed["pearson_unclipped"].values())) if not is_base else "—",
+                      "—" if is_base else paired_difference(per_seed["pearson"], base_seed["pearson"]),
+                      "—" if is_base else paired_difference(per_seed["pearson_low"], base_seed["pearson_low"])])
+    return md_table(header, lines)
+
+
+def plot(entries, golds: dict, path: Path) -> Path | None:
+    """Scores against brighter-eng's gold levels per emotion, one row of panels per head of one model family
+    (the first seed of the best-correlated arch), as box plots: how the scores climb with the rated intensity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eqn_keras.labels import clip_energies
+
+    gold = golds["brighter-eng"]
+    family = {}
+    for prov, stage, arrays, energy in entries:
+        if prov["kind"] in ("base", "eqn") and "brighter-eng" in arrays:
+            family.setdefault((prov["dataset"], prov["arch"], prov["seed"]), {})[score_name(prov, stage)] = \
+                clip_energies(arrays["brighter-eng"], energy)
+    complete = {k: v for k, v in family.items() if len(v) == 3}
+    if not complete:
+        return None
+    key = sorted(complete, key=lambda k: (k[0] != "goemotions", k[1] != "bert", k[1] != "textcnn", k[2]))[0]
+    heads = [h for h in ("single", "multi", "coeqn", "eqn") if h in complete[key]]
+    levels = np.unique(gold.ratings[~np.isnan(gold.ratings)])
+    fig, axes = plt.subplots(len(heads), len(gold.emotions), figsize=(2.6 * len(gold.emotions), 2.3 * len(heads)),
+                             sharex=True, squeeze=False)
+    for i, head in enumerate(heads):
+        scores = complete[key][head]
+        for j, emotion in enumerate(gold.emotions):
+            ax = axes[i][j]
+            data = [scores[gold.ratings[:, j] == level, j] for level in levels]
+            ax.boxplot(data, showfliers=False)
+            ax.set_xticks(range(1, len(levels) + 1), [f"{lv:g}" for lv in levels])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.corrcoef(scores[:, j], gold.ratings[:, j])[0, 1]
+            ax.set_title(f"{emotion}: r = {r:.2f}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(HEAD_TITLES[head].replace(" ", "\n", 1), fontsize=8)
+            if i == len(heads) - 1:
+                ax.set_xlabel("gold intensity (0-3)", fontsize=8)
+    fig.suptitle(f"{key[1]} trained on {key[0]} (seed {key[2]}), zero-shot on brighter-eng train+dev "
+                 f"({len(gold)} texts): scores per rated intensity", fontsize=10)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
+    entries = archived(results)
+    rows = evaluate(entries, golds, resamples)
+    with atomic_write(out.with_suffix(".jsonl")) as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    image = plot(entries, golds, out.with_suffix(".png"))
+    runs = {r["run"]: r for r in rows}
+    lines = [
+        "# Zero-shot emotion intensity: energies and probabilities against human ratings", "",
+        f"Written by `benchmarks/intensity.py` from the score archive in `{_shown(results)}/`; every number "
+        "below was computed by it from the archived per-text scores.",
+        "Models trained on GoEmotions or 6emotions (never on these texts) score every released text of "
+        f"brighter-eng (train + dev, {len(golds['brighter-eng'])} texts, each rated 0-3 for each of "
+        f"{', '.join(golds['brighter-eng'].emotions)}) and emoint (dev, {len(golds['emoint'])} tweets, one emotion "
+        "each, rated 0-1). Neither set's test split is used.",
+        "Scores are what a user sees: a baseline head's probability, an energy head's energy clipped to 0-10 "
+        "('r unclipped': the head's raw output). Metrics are averaged over the gold set's emotions: Pearson r "
+        "(the shared tasks' metric), Spearman rho, and Pearson r on the texts rated at least moderate (≥ 2 of 3; "
+        "emoint ≥ 0.5, its second metric) and on those rated below it (0 or 1 of 3: the emotions a text only "
+        "hints at or lacks, where micro-emotions live).",
+        "Means ± std are over seeds; a difference to the probability of the same arch and data is over the seeds "
+        "both have, with a paired t-test's p (n=1: one seed, no test).",
+        "Published references (test sets, not comparable run for run): brighter-eng average r, RemBERT fine-tuned "
+        "0.64, Qwen2.5-72B with 8 examples 0.56; emoint, the best WASSA-2017 system 0.747 (both trained on the "
+        "task's own data).", ""]
+    for gold in GOLDS:
+        lines += [f"## {gold}", "", summary_table(rows, gold), ""]
+    if image is not None:
+        lines += [f"![scores per gold level]({image.name})", ""]
+    lines += ["## Runs", "", md_table(["run", "commit", "machine", "wall s", "command"],
+                                      [[r["run"], r["commit"], r["machine"], r["wall_s"], f"`{r['command']}`"]
+                                       for r in runs.values()]), ""]
+    write_lines(out.with_suffix(".md"), lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--archs", nargs="+", default=list(ARCHS[:4]), choices=ARCHS)
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds to train (default 0 1 2)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-train", type=int)
+    p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
+                   help="label-regression variants to train too (default none)")
+    p.add_argument("--bert-preset", help="for --archs bert (default: models/bert.json's, the offline MiniLM)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of each row's interval")
+    p.add_argument("--results", default=str(RESULTS / "intensity"), help="score archive folder")
+    p.add_argument("--out", default=str(RESULTS / "intensity.md"), help="the report (also .jsonl and .png)")
+    p.add_argument("--work", default=str(reproduce.WORK), help="where run directories go (default benchmarks/work)")
+    p.add_argument("--data-dir", help="folder holding the datasets (default $EQN_DATA_DIR)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny: textcnn on 6emotions, seed 0, 300 training texts, 1 epoch, the t2 variant")
+    p.add_argument("--report", action="store_true", help="only rewrite the report from the archive")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.archs, args.datasets, args.seeds, args.epochs, args.max_train = ["textcnn"], ["6emotions"], [0], 1, 300
+        args.variants = args.variants or ["t2"]
+    reproduce.set_work(args.work)
+    args.jobs = 1
+    results = Path(args.results).resolve()
+    golds = load_golds(args.data_dir)
+    if not args.report:
+        reproduce.WORK.mkdir(parents=True, exist_ok=True)
+        for seed in args.seeds:
+            for dataset in args.datasets:
+                for arch in args.archs:
+                    run_cell(arch, dataset, seed, args, golds, results)
+    write_report(results, golds, args.resamples, Path(args.out).resolve())
+    print(f"wrote {Path(args.out).resolve()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
