@@ -171,3 +171,15 @@ def test_bfloat16_scoring_computes_in_bf16_and_stays_near_float32(bert_run):
     assert 0 < diff.max() < 0.1 * (np.abs(a).max() + 1)  # bf16 really ran, and kept ~2-3 significant digits
     np.testing.assert_array_equal(a.argmax(axis=1)[diff.max(axis=1) < 1e-3], b.argmax(axis=1)[diff.max(axis=1) < 1e-3])
     np.testing.assert_allclose(exact.raw_scores(texts), a)  # the float32 model was not changed by the copy
+
+
+def test_intensity_on_a_bert_run(bert_run, tmp_path):
+    """`eqn-keras intensity` scores raw gold texts through the BERT run's own tokenizer."""
+    from eqn_keras.intensity import evaluate_intensity
+
+    gold = tmp_path / "gold.csv"
+    gold.write_text("id,text,joy,anger\n1,so happy and glad,3,0\n2,furious and angry,0,3\n3,a day,0,0\n"
+                    "4,glad day,2,0\n5,mad today,0,2\n")
+    report = evaluate_intensity(bert_run, str(gold), resamples=0)
+    assert report["texts"] == 5 and set(report["emotions"]) == {"joy", "anger"}
+    assert json.loads((bert_run / "intensity.json").read_text())["eqn"][str(gold)]["stage"] == "eqn"
