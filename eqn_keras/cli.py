@@ -30,6 +30,12 @@ def _add_data_args(p):
     p.add_argument("--label-col", help="label column of a user file (default: label or labels)")
     p.add_argument("--label-sep", help="separator between several labels in one cell, e.g. ','")
     p.add_argument("--label-names", help="label names: comma-separated, or a file with one name per line")
+    p.add_argument("--target-cols", metavar="COL,COL,...",
+                   help="graded data: the columns of a user file holding each label's rated intensity (numbers; an "
+                        "empty cell = not rated, filled in by label regression); they name the labels")
+    p.add_argument("--target-range", metavar="LO,HI",
+                   help="the ratings' scale, rescaled to the energy range (default: the data file's lowest and "
+                        "highest rating)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,12 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(value) -> str:
+    """A metric as printed: 4 decimals, 'n/a' when undefined (a Pearson r of constant ratings)."""
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train
 
     cfg = TrainConfig(
         arch=args.arch, data=args.data, data_dir=args.data_dir, test_data=args.test_data, text_col=args.text_col,
         label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
+        target_cols=args.target_cols, target_range=args.target_range,
         stages=args.stages, regress_temperature=args.regress_temperature,
         regress_from=args.regress_from, epochs=args.epochs,
         batch_size=args.batch_size, seq_len=args.seq_len,
@@ -169,9 +181,9 @@ def cmd_train(args) -> int:
     final = result["stages"][result["final_stage"]]
     print(f"run directory: {result['run_dir']}")
     for name, report in result["stages"].items():
-        print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {report['table3']:.4f}"
+        print(f"{name:>7}  test accuracy {report['accuracy']:.4f}  {report['table3_metric']} {_shown(report['table3'])}"
               f"  ({report['wall_s']['stage']:.0f} s)")
-    print(f"test {final['table3_metric']} ({result['final_stage']}): {final['table3']:.4f}")
+    print(f"test {final['table3_metric']} ({result['final_stage']}): {_shown(final['table3'])}")
     if args.export:
         from .export import export_run
 

@@ -12,6 +12,7 @@ the cards name only the released train and dev files.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,43 +222,43 @@ def _pearson(x: np.ndarray, y: np.ndarray, weight=None) -> np.ndarray:
 
 
 def _metrics(pred: np.ndarray, gold: np.ndarray, moderate: float) -> np.ndarray:
-    """[4, ...]: the METRICS of one emotion's predictions against its ratings, along the last axis."""
+    """[4, ...]: the METRICS of one emotion's predictions against its ratings (NaN: not rated), along the last axis."""
     from scipy.stats import rankdata
 
-    high = (gold >= moderate).astype(np.float64)
-    return np.stack([_pearson(pred, gold), _pearson(rankdata(pred, axis=-1), rankdata(gold, axis=-1)),
-                     _pearson(pred, gold, high), _pearson(pred, gold, 1.0 - high)])
+    rated = ~np.isnan(gold)
+    filled = np.where(rated, gold, 0.0)
+    high = rated & (filled >= moderate)
+    ranks = [np.nan_to_num(rankdata(np.where(rated, v, np.nan), axis=-1, nan_policy="omit")) for v in (pred, gold)]
+    return np.stack([_pearson(pred, filled, rated), _pearson(*ranks, rated),
+                     _pearson(pred, filled, high), _pearson(pred, filled, rated & ~high)])
 
 
 class _Statistic:
     """Every emotion's METRICS and their averages over emotions, from resampled text indices.
 
-    Texts are grouped by which emotions they are rated for (all of them in BRIGHTER, one in EmoInt); each
-    group is resampled on its own, so every resample keeps each emotion's number of rated texts.
+    Texts are grouped by which emotions they are rated for (all of them in BRIGHTER, one in EmoInt) and each
+    group is resampled on its own, so every resample keeps each emotion's number of rated texts; when some
+    group has a single text (scattered unrated cells), all texts are resampled together.
     """
 
     def __init__(self, pred: np.ndarray, gold: GoldSet):
         self.pred, self.ratings, self.moderate = pred.astype(np.float64), gold.ratings, gold.moderate
         rated = ~np.isnan(gold.ratings)
+        for e, count in enumerate(rated.sum(0)):
+            if count < 3:
+                raise InputError(f"{gold.name}: emotion '{gold.emotions[e]}' has {count} rated texts; "
+                                 "expected at least 3")
         patterns = {}
         for i, row in enumerate(map(tuple, rated)):
             patterns.setdefault(row, []).append(i)
         self.groups = [np.asarray(rows) for rows in patterns.values()]
-        order = np.concatenate(self.groups)
-        # columns of the concatenated groups that are rated for each emotion (the same in every resample)
-        self.columns = [np.flatnonzero(rated[order, e]) for e in range(rated.shape[1])]
-        for e, cols in enumerate(self.columns):
-            if len(cols) < 3:
-                raise InputError(f"{gold.name}: emotion '{gold.emotions[e]}' has {len(cols)} rated texts; "
-                                 "expected at least 3")
+        if min(len(g) for g in self.groups) < 2:
+            self.groups = [np.arange(len(rated))]
 
     def __call__(self, *groups, axis=-1) -> np.ndarray:
         index = np.concatenate(groups, axis=-1)
-        per_emotion = []
-        for e, cols in enumerate(self.columns):
-            rows = np.take(index, cols, axis=-1)
-            per_emotion.append(_metrics(self.pred[rows, e], self.ratings[rows, e], self.moderate))
-        per_emotion = np.stack(per_emotion)  # [E, 4, ...]
+        per_emotion = np.stack([_metrics(self.pred[index, e], self.ratings[index, e], self.moderate)
+                                for e in range(self.ratings.shape[1])])  # [E, 4, ...]
         return np.concatenate([per_emotion.reshape(-1, *per_emotion.shape[2:]), per_emotion.mean(0)])
 
 
@@ -272,7 +273,7 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
 
     `predicted` [N, E]: one score per text and gold emotion (the run's columns picked by `map_emotions`).
     """
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     predicted = np.asarray(predicted, dtype=np.float64)
     if predicted.shape != gold.ratings.shape:
@@ -280,17 +281,18 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
     statistic = _Statistic(predicted, gold)
     point = statistic(*statistic.groups)
     if resamples:
-        result = bootstrap(tuple(statistic.groups), statistic, n_resamples=resamples, vectorized=True,
-                           paired=False, method="percentile", batch=50, random_state=np.random.default_rng(seed))
+        with warnings.catch_warnings():  # a metric undefined in some resamples (constant scores): its interval is None
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            result = bootstrap(tuple(statistic.groups), statistic, n_resamples=resamples, vectorized=True,
+                               paired=False, method="percentile", batch=50, random_state=np.random.default_rng(seed))
         low, high = result.confidence_interval
     else:
         low = high = np.full_like(point, np.nan)
     k = len(METRICS)
     emotions = {}
     for e, emotion in enumerate(gold.emotions):
-        cols = statistic.columns[e]
-        rated = gold.ratings[np.concatenate(statistic.groups)[cols], e]
-        emotions[emotion] = {"texts": int(len(cols)), "texts_moderate": int((rated >= gold.moderate).sum()),
+        rated = gold.ratings[~np.isnan(gold.ratings[:, e]), e]
+        emotions[emotion] = {"texts": int(len(rated)), "texts_moderate": int((rated >= gold.moderate).sum()),
                              **{m: _value(point[e * k + i], low[e * k + i], high[e * k + i])
                                 for i, m in enumerate(METRICS)}}
     base = len(gold.emotions) * k
@@ -298,7 +300,8 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
     return {"gold": gold.name, "files": gold.files, "texts": len(gold), "scale": list(gold.scale),
             "moderate_from": gold.moderate, "emotions": emotions, "average": average,
             "bootstrap": {"resamples": resamples, "confidence": 0.95, "method": "percentile", "seed": seed,
-                          "unit": "texts, resampled within each set of texts rated for the same emotions"}}
+                          "unit": "texts" if len(statistic.groups) == 1 else
+                                  "texts, resampled within each set of texts rated for the same emotions"}}
 
 
 def evaluate_intensity(run_dir, gold, stage: str | None = None, mapping=None, data_dir=None, scale=None,

@@ -44,6 +44,20 @@ def init_full_labels(labels, num_labels: int, max_value: float = MAX_VALUE,
     return np.where(mask, np.float32(max_value), np.float32(min_value)).astype(np.float32)
 
 
+def rescale_ratings(ratings, scale, max_value: float = MAX_VALUE, min_value: float = MIN_VALUE) -> np.ndarray:
+    """Graded data's ratings on `scale` = (low, high) as energies from `min_value` to `max_value` (float32 [N, C]);
+    NaN (not rated) stays NaN. BRIGHTER's 0, 1, 2, 3 become 0, 3.33, 6.67, 10."""
+    low, high = scale
+    ratings = np.asarray(ratings, dtype=np.float64)
+    return (min_value + (ratings - low) / (high - low) * (max_value - min_value)).astype(np.float32)
+
+
+def graded_full_labels(energies, min_value: float = MIN_VALUE) -> np.ndarray:
+    """Eq. 2 for graded data: each rated label starts at its rated energy, an unrated one (NaN) at `min_value`."""
+    energies = np.asarray(energies, dtype=np.float32)
+    return np.where(np.isnan(energies), np.float32(min_value), energies).astype(np.float32)
+
+
 def soften_scores(scores, temperature: float, max_value: float = MAX_VALUE,
                   min_value: float = MIN_VALUE) -> np.ndarray:
     """A temperature on energies: logit((s - min) / (max - min)) / T, mapped back to [min, max].
@@ -63,16 +77,21 @@ def soften_scores(scores, temperature: float, max_value: float = MAX_VALUE,
 
 
 def regress_labels(labels, scores, max_value: float = MAX_VALUE,
-                   min_value: float = MIN_VALUE, temperature: float = 1.0) -> np.ndarray:
+                   min_value: float = MIN_VALUE, temperature: float = 1.0, rated=None) -> np.ndarray:
     """Eq. 3: annotated labels go back to `max_value`; the rest keep the model's scores, clipped to range.
 
-    `temperature` (not in the paper) softens or sharpens the kept scores, see `soften_scores`.
+    `temperature` (not in the paper) softens or sharpens the kept scores, see `soften_scores`. `rated` (graded
+    data, energies [N, C] from `rescale_ratings`): every rated cell keeps its rating; only the unrated (NaN)
+    ones take the model's scores.
     """
     scores = np.asarray(scores, dtype=np.float32)
     if scores.ndim != 2 or scores.shape[0] != len(labels):
         raise ValueError(f"scores must be [N={len(labels)}, C], got shape {scores.shape}")
-    mask = annotated_mask(labels, scores.shape[1])
     kept = soften_scores(scores, temperature, max_value, min_value)
+    if rated is not None:
+        rated = np.asarray(rated, dtype=np.float32)
+        return np.where(np.isnan(rated), kept, rated).astype(np.float32)
+    mask = annotated_mask(labels, scores.shape[1])
     return np.where(mask, np.float32(max_value), kept).astype(np.float32)
 
 

@@ -30,7 +30,8 @@ from .distribute import (accelerators_visible, is_chief, make_strategy, patch_mu
                          set_precision)
 from .fileio import InputError, atomic_write, read_json_object, sha256_file, write_csv, write_json
 from .heads import head_loss, head_spec, head_targets, prior_bias
-from .labels import MAX_VALUE, MIN_VALUE, init_full_labels, regress_labels
+from .labels import (MAX_VALUE, MIN_VALUE, clip_energies, graded_full_labels, init_full_labels, regress_labels,
+                     rescale_ratings)
 from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
@@ -53,6 +54,8 @@ class TrainConfig:
     label_col: str | None = None
     label_sep: str | None = None
     label_names: str | list | None = None
+    target_cols: str | list | None = None
+    target_range: str | list | None = None
     head: str = "eqn"
     stages: int | None = None
     epochs: int | None = None
@@ -250,7 +253,11 @@ def _load_splits(cfg, spec):
     """(splits, train split) of the configured dataset, subsampled to --max-train, checked for this head."""
     splits: DatasetSplits = load_dataset(
         cfg.data, cfg.data_dir, test_data=cfg.test_data, text_col=cfg.text_col, label_col=cfg.label_col,
-        label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed)
+        label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed, target_cols=cfg.target_cols,
+        target_range=cfg.target_range)
+    if splits.rating_scale is not None and not spec.energy:
+        raise InputError(f"--target-cols: graded targets train an energy head (--head eqn or eqn_bce), not the "
+                         f"'{cfg.head}' baseline")
     if spec.needs_single_label and splits.multi_label:
         raise InputError(f"--head single: dataset '{splits.name}' is multi-label; use --head multi or eqn")
     if cfg.seq_len < 1:
@@ -282,8 +289,10 @@ def _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train
     write_json(run_dir / CONFIG_FILE, config)
 
 
-def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, ids, texts, names, train_digest, cfg):
-    """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores.
+def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, ids, texts, names, train_digest, cfg,
+             rated=None):
+    """Label regression (eq. 3): annotated labels back to max, the rest keep the stage's scores (graded data,
+    `rated`: every rated label keeps its rating, only unrated ones take the scores).
 
     `stage_scores` None: a finished stage of an interrupted run, scored again with its saved model. Kept at
     full precision in regressed_<stage>.npz with the digests of the texts and of the model that scored
@@ -298,7 +307,8 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
         core = split_text_model(load_stage_model(run_dir / f"{from_stage}.keras", cfg.arch))[1]
         stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
     regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
-                                      cfg.regress_temperature) for role in ("train", "dev")}
+                                      cfg.regress_temperature, rated=None if rated is None else rated[role])
+                 for role in ("train", "dev")}
     write_csv(run_dir / regressed_file(from_stage), scores_frame(texts["train"], labels["train"], regressed["train"], names))
     if model_sha256:
         with atomic_write(cache, "wb") as handle:
@@ -316,8 +326,11 @@ def _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, spli
     write_csv(run_dir / f"test_annotated_{name}.csv",
               scores_frame(texts["test"], labels["test"], scores["test"], names,
                            (cfg.min_value, cfg.max_value) if energy else None))
-    report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
-                               dev_scores=scores["dev"], dev_labels=labels["dev"])
+    if splits.rating_scale is None:
+        report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
+                                   dev_scores=scores["dev"], dev_labels=labels["dev"])
+    else:
+        report = graded_report(scores, labels, splits, cfg)
     report["history"] = history
     report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
     report["model_sha256"] = sha256_file(model_path)
@@ -327,6 +340,30 @@ def _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, spli
                          f"{title}: Pearson r of test scores")
     write_json(run_dir / f"report_{name}.json", report)
     return report, scores
+
+
+def graded_pearson(scores, texts, ratings, names, scale, cfg, resamples: int = 0) -> dict:
+    """How a graded run's energies (clipped, as users see them) follow the ratings: `eqn_keras.intensity`'s report."""
+    from .intensity import GoldSet, intensity_report
+
+    gold = GoldSet("ratings", list(texts), list(names), np.asarray(ratings, dtype=np.float64), tuple(scale))
+    return intensity_report(clip_energies(scores, (cfg.min_value, cfg.max_value)), gold, resamples=resamples)
+
+
+def graded_report(scores, labels, splits, cfg) -> dict:
+    """A graded stage's test report: the average Pearson r with the test ratings is its Table 3 measure
+    (`intensity` holds the whole report); the paper's classification metrics are computed over the texts
+    rated above the scale's bottom for some label (a top-k metric needs k >= 1), threshold tuned on dev's."""
+    keep = {role: [i for i, ls in enumerate(labels[role]) if ls] for role in ("dev", "test")}
+    report = evaluation_report(scores["test"][keep["test"]], [labels["test"][i] for i in keep["test"]],
+                               splits.label_names, True, dev_scores=scores["dev"][keep["dev"]],
+                               dev_labels=[labels["dev"][i] for i in keep["dev"]])
+    intensity = graded_pearson(scores["test"], splits.test.texts, splits.test.ratings, splits.label_names,
+                               splits.rating_scale, cfg, resamples=1000)
+    intensity["gold"] = "test ratings"
+    report.update(intensity=intensity, classification_texts=len(keep["test"]), table3_metric="pearson",
+                  table3=intensity["average"]["pearson"]["value"])
+    return report
 
 
 def _finished_stage(run_dir, name):
@@ -362,18 +399,30 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
     tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
     ids = {role: tokenize(tokenizer, texts[role]) for role in ("train", "dev", "test")}
     C = splits.num_labels
+    rated = None
+    if splits.rating_scale is not None:  # graded data: ratings rescaled to energies, NaN where not rated
+        rated = {role: rescale_ratings(split.ratings, splits.rating_scale, cfg.max_value, cfg.min_value)
+                 for role, split in (("train", train_split), ("dev", splits.dev))}
     regress = functools.partial(_regress, run_dir=run_dir, labels=labels, ids=ids, texts=texts,
-                                names=splits.label_names, train_digest=train_digest, cfg=cfg)
-    # Step 1 (full-label initialization): annotated labels at max, all others at min.
-    full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
+                                names=splits.label_names, train_digest=train_digest, cfg=cfg, rated=rated)
+    # Step 1 (full-label initialization): annotated labels at max, all others at min (graded: their ratings).
+    if rated is None:
+        full = {role: init_full_labels(labels[role], C, cfg.max_value, cfg.min_value) for role in ("train", "dev")}
+    else:
+        full = {role: graded_full_labels(rated[role], cfg.min_value) for role in ("train", "dev")}
     if cfg.regress_from:
         full = regress(source_stage, source)
     results = {"run_dir": str(run_dir), "dataset": splits.name, "arch": cfg.arch, "head": cfg.head,
                "multi_label": splits.multi_label, "stages": {}}
     if cfg.regress_from:
         results["regressed_from"] = source_stage
-    metric_name, metric_fn = table3_measure(splits.multi_label)
-    dev_metric = DevMetric(metric_name, lambda model: metric_fn(predict_scores(model, ids["dev"]), labels["dev"]))
+    if rated is None:
+        metric_name, metric_fn = table3_measure(splits.multi_label)
+        dev_metric = DevMetric(metric_name, lambda model: metric_fn(predict_scores(model, ids["dev"]), labels["dev"]))
+    else:
+        dev_metric = DevMetric("pearson", lambda model: graded_pearson(
+            predict_scores(model, ids["dev"]), texts["dev"], splits.dev.ratings, splits.label_names,
+            splits.rating_scale, cfg)["average"]["pearson"]["value"] or 0.0)
     for name in stage_list:
         # Steps 2 and 5: a fresh model fitted on the current full labels (CoEQN, then EQN on regressed ones).
         report, scores = _finished_stage(run_dir, name), None
@@ -391,7 +440,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
             report, scores = _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits,
                                             spec.energy, history, started)
         results["stages"][name] = report
-        print(f"[eqn-keras] {name} test {report['table3_metric']}: {report['table3']:.4f}", flush=True)
+        shown = "n/a" if report["table3"] is None else f"{report['table3']:.4f}"
+        print(f"[eqn-keras] {name} test {report['table3_metric']}: {shown}", flush=True)
         if spec.energy and name != stage_list[-1]:
             # Steps 3 and 4: this stage's scores of the training texts, regressed into the next stage's labels.
             full = regress(name, scores, report["model_sha256"])

@@ -30,19 +30,20 @@ from .names import infer_label_names, parse_label_names
 from .readers import READERS, load_named
 from .rows import LabelMap, validate_rows
 from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, TextDataset, split_dataset
-from .tables import load_user_data, load_user_table
+from .tables import load_graded_data, load_user_data, load_user_table
 from .tfds import TFDS_PREFIX, load_tfds
 
 __all__ = [
     "DATASET_NAMES", "DEV_FRACTION", "GOLD_NAMES", "READERS", "TEST_FRACTION", "TFDS_PREFIX", "ChecksumError", "DatasetSplits",
     "LabelMap", "TextDataset", "card_dirs", "card_path", "default_cache_dir", "fetch_file", "infer_label_names",
-    "load_card", "load_dataset", "load_gold_card", "load_named", "load_tfds", "load_user_data", "load_user_table",
+    "load_card", "load_dataset", "load_gold_card", "load_named", "load_graded_data", "load_tfds", "load_user_data", "load_user_table",
     "parse_label_names", "split_dataset", "validate_rows",
 ]
 
 
 def load_dataset(data, data_dir=None, *, test_data=None, text_col=None, label_col=None,
-                 label_sep=None, label_names=None, seed: int = 0) -> DatasetSplits:
+                 label_sep=None, label_names=None, seed: int = 0, target_cols=None,
+                 target_range=None) -> DatasetSplits:
     """Load a named dataset (goemotions, 3tfn, 6emotions, 3tsa, 7health), `tfds:NAME`, or a user file by path.
 
     - data: a dataset name, `tfds:NAME[/CONFIG]`, or a path to a .csv / .tsv / .jsonl file.
@@ -57,12 +58,22 @@ def load_dataset(data, data_dir=None, *, test_data=None, text_col=None, label_co
       hold names or integer ids. Without it, integer ids give names "0".."max", other labels their
       sorted unique values.
     - seed: seed of every random split.
+    - target_cols: graded data: the columns of a user file that hold each label's rated intensity (numbers,
+      an empty cell for a label not rated); they name the labels. target_range: their scale as (low, high)
+      or "LO,HI" (default: the lowest and highest rating in `data`).
 
     Raises InputError (one line naming the file and row or column) on any bad input.
     """
     if data is None or str(data).strip() == "":
         raise InputError(f"no dataset given; expected one of {', '.join(DATASET_NAMES)} or a path to a "
                          ".csv, .tsv or .jsonl file")
+    if target_cols is not None:
+        if str(data).strip().lower() in DATASET_NAMES or str(data).strip().lower().startswith(TFDS_PREFIX):
+            raise InputError(f"--target-cols: '{data}' has label names, not ratings; graded targets come from a "
+                             "user file with one numeric column per label")
+        return load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
+    if target_range is not None:
+        raise InputError("--target-range: only with --target-cols (the columns it is the scale of)")
     if str(data).strip().lower().startswith(TFDS_PREFIX):
         return load_tfds(str(data), data_dir, test_data, text_col, label_col, label_sep, label_names, seed)
     key = str(data).strip().lower()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..fileio import InputError
 
 DEV_FRACTION = 0.1
@@ -13,16 +15,23 @@ TEST_FRACTION = 0.1
 
 @dataclass
 class TextDataset:
-    """Texts and their annotated label ids (a tuple per text; one id for single-label data)."""
+    """Texts and their annotated label ids (a tuple per text; one id for single-label data).
+
+    Graded data also has `ratings` [N, C]: each label's rated intensity in the file's own units (NaN where a
+    text has no rating for it); its `labels` are then the labels rated above the scale's bottom.
+    """
 
     texts: list
     labels: list
+    ratings: np.ndarray | None = None
 
     def __len__(self):
         return len(self.texts)
 
     def subset(self, indices) -> "TextDataset":
-        return TextDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+        indices = list(indices)
+        ratings = None if self.ratings is None else self.ratings[np.asarray(indices, dtype=np.int64)]
+        return TextDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices], ratings)
 
 
 @dataclass
@@ -36,6 +45,7 @@ class DatasetSplits:
     dev: TextDataset
     test: TextDataset
     notes: dict = field(default_factory=dict)
+    rating_scale: tuple | None = None  # (low, high) of graded data's ratings, rescaled to the energy range
 
     @property
     def num_labels(self) -> int:
@@ -73,7 +83,7 @@ def split_dataset(dataset: TextDataset, fractions=(DEV_FRACTION, TEST_FRACTION),
         need = 1 + (1 if n_dev else 0) + (1 if n_test else 0)
         raise InputError(f"{path or 'dataset'}: {n} rows are too few to split; expected at least {need}")
     indices = list(range(n))
-    strata = [labels[0] for labels in dataset.labels]
+    strata = [labels[0] if labels else -1 for labels in dataset.labels]  # -1: a graded text rated 0 everywhere
     stratified = True
     test_idx: list = []
     dev_idx: list = []

@@ -95,3 +95,96 @@ def load_user_data(data, test_data, text_col, label_col, label_sep, label_names,
         notes["split"] = rule
     notes["rows"] = {"train": len(train), "dev": len(dev), "test": len(test)}
     return DatasetSplits(path.stem, label_map.names, multi, train, dev, test, notes)
+
+
+def _read_ratings(path, text_col, target_cols) -> tuple:
+    """(texts, ratings [N, C] with NaN for empty cells) of a graded user file; errors name row and column."""
+    import numpy as np
+
+    path = Path(path).expanduser()
+    frame = read_table(path)
+    text_col = text_col or "text"
+    require(frame, text_col, path, "text")
+    for column in target_cols:
+        require(frame, column, path, "target")
+    if len(frame) == 0:
+        raise InputError(f"{path}: no data rows; expected a header and at least one row")
+    ratings = np.full((len(frame), len(target_cols)), np.nan)
+    for j, column in enumerate(target_cols):
+        for i, cell in enumerate(frame[column].tolist()):
+            cell = "" if cell is None else str(cell).strip()
+            if not cell:
+                continue  # not rated: label regression fills it in
+            try:
+                ratings[i, j] = float(cell)
+            except ValueError:
+                ratings[i, j] = np.nan
+            if not np.isfinite(ratings[i, j]):
+                raise InputError(f"{path}: row {i + 1}: column '{column}' holds {cell!r}; expected a number "
+                                 "(or an empty cell for a label that was not rated)")
+    texts = frame[text_col].tolist()
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}: row {i + 1}: text in column '{text_col}' is empty; expected non-empty text")
+    return path, texts, ratings
+
+
+def _graded(path, texts, ratings, scale) -> TextDataset:
+    """A TextDataset of rated texts: labels are the labels rated above the scale's bottom."""
+    import numpy as np
+
+    low, high = scale
+    bad = np.argwhere((ratings < low) | (ratings > high))
+    if len(bad):
+        i, j = bad[0]
+        raise InputError(f"{path}: row {i + 1}: rating {ratings[i, j]:g} is outside --target-range {low:g},{high:g}")
+    labels = [tuple(int(j) for j in np.flatnonzero(row > low)) for row in ratings]
+    return TextDataset(list(texts), labels, ratings)
+
+
+def parse_target_range(value) -> tuple | None:
+    """(low, high) from 'LO,HI' or a pair; None when not given."""
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"--target-range {value}: expected LO,HI, e.g. 0,3") from None
+    if not low < high:
+        raise InputError(f"--target-range {value}: expected LO < HI")
+    return low, high
+
+
+def load_graded_data(data, test_data, text_col, target_cols, target_range, seed) -> DatasetSplits:
+    """A user file whose label cells are numbers (one column per label, `target_cols`), split like
+    `load_user_data`. Ratings keep their units; `rating_scale` is `target_range`, else the lowest and highest
+    rating of the data file. An empty cell is a label that was not rated."""
+    import numpy as np
+
+    names = parse_label_names(target_cols.split(",") if isinstance(target_cols, str) else list(target_cols))
+    path = Path(data).expanduser()
+    tables = {"train": _read_ratings(path, text_col, names)}
+    if test_data is not None:
+        tables["test"] = _read_ratings(test_data, text_col, names)
+    scale = parse_target_range(target_range)
+    if scale is None:
+        rated = tables["train"][2][~np.isnan(tables["train"][2])]
+        if rated.size == 0 or rated.min() == rated.max():
+            raise InputError(f"{path}: the ratings do not span a range; pass --target-range LO,HI")
+        scale = (float(rated.min()), float(rated.max()))
+    sets = {role: _graded(*table, scale) for role, table in tables.items()}
+    notes = {"source": "user file, graded targets", "files": {"data": {"path": str(path), "origin": "user file"}},
+             "seed": seed, "target_cols": names, "rating_scale": list(scale),
+             "rating_scale_from": "target_range" if target_range is not None else "the data file's ratings",
+             "dropped": {}}
+    if test_data is not None:
+        notes["files"]["test"] = {"path": str(Path(test_data).expanduser()), "origin": "test_data"}
+        train, dev, _, rule = split_dataset(sets["train"], (DEV_FRACTION, 0), seed, path)
+        test = sets["test"]
+        notes["split"] = f"test from {test_data}; dev carved from {path.name}: {rule}"
+    else:
+        train, dev, test, rule = split_dataset(sets["train"], (DEV_FRACTION, TEST_FRACTION), seed, path)
+        notes["split"] = rule
+    notes["rows"] = {"train": len(train), "dev": len(dev), "test": len(test)}
+    return DatasetSplits(path.stem, names, True, train, dev, test, notes, rating_scale=scale)
