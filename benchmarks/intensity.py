@@ -34,6 +34,7 @@ from common import RESULTS, ROOT, md_table, mean_std, paired_difference, run_pat
 from eqn_keras.fileio import atomic_write  # noqa: E402
 
 GOLDS = ("brighter-eng", "emoint")
+DEV = "brighter-eng:dev"  # the graded runs' test split: the released dev texts, zero-shot rows sliced to them too
 DATASETS = ("goemotions", "6emotions")
 ARCHS = ("ann", "cnn", "lstm", "textcnn", "bert")
 # variant: (head, source run kind, source stage, extra train flags)
@@ -45,7 +46,8 @@ VARIANTS = {
 }
 HEAD_TITLES = {"single": "softmax probability", "multi": "sigmoid probability", "coeqn": "CoEQN energy",
                "eqn": "EQN energy", "t2": "EQN energy, regressed at T=2", "t05": "EQN energy, regressed at T=0.5",
-               "stage3": "third-stage energy", "bce": "eqn_bce energy (baseline's scores as BCE targets)"}
+               "stage3": "third-stage energy", "bce": "eqn_bce energy (baseline's scores as BCE targets)",
+               "graded": "energy, trained on brighter-eng train's ratings"}
 
 
 def gold_digest(gold) -> str:
@@ -60,7 +62,11 @@ def gold_digest(gold) -> str:
 def load_golds(data_dir=None) -> dict:
     from eqn_keras.intensity import load_gold
 
-    return {name: load_gold(name, data_dir) for name in GOLDS}
+    golds = {name: load_gold(name, data_dir) for name in (*GOLDS, DEV)}
+    whole, dev = golds["brighter-eng"], golds[DEV]
+    if whole.texts[-len(dev):] != dev.texts:
+        raise SystemExit("brighter-eng: its dev texts are not the last of train + dev; cannot slice zero-shot scores")
+    return golds
 
 
 def archive_stage(run_dir, stage: str, golds: dict, target: Path) -> None:
@@ -97,6 +103,25 @@ def archive_run(metrics: dict, provenance: dict, kind: str, arch, dataset, seed,
     with atomic_write(target / "provenance.json") as handle:
         json.dump(record, handle, indent=1)
         handle.write("\n")
+
+
+def run_graded(arch, seed, args, golds, results: Path) -> None:
+    """Train on brighter-eng train's ratings (`--target-cols`, dev carved from train for early stopping), test on
+    its released dev split; archive the scores of that dev split and of emoint (texts the model has not seen)."""
+    from eqn_keras.datasets import fetch_file, load_gold_card
+
+    name = f"intensity-brighter-{arch}-graded-s{seed}"
+    if (results / f"{name}{reproduce.run_suffix(args)}" / "provenance.json").is_file():
+        return
+    card = load_gold_card("brighter-eng")
+    train, dev = (fetch_file(card, role, args.data_dir)[0] for role in ("train", "dev"))
+    print(f"== {arch} brighter-eng graded seed {seed}", flush=True)
+    metrics, provenance = reproduce.train_run(
+        arch, str(train), "eqn", seed, args, name,
+        ["--test-data", str(dev), "--target-cols", ",".join(card["emotions"]), "--target-range", "0,3", "--stages", "1"])
+    provenance["command"] = provenance["command"].replace(str(train.parent), "$EQN_DATA_DIR/brighter-eng")
+    archive_run(metrics, provenance, "graded", arch, "brighter-eng", seed, args,
+                {k: golds[k] for k in (DEV, "emoint")}, results)
 
 
 def run_cell(arch, dataset, seed, args, golds, results: Path) -> None:
@@ -149,8 +174,8 @@ def archived(results: Path) -> list:
 
 def score_name(prov: dict, stage: str) -> str:
     """What a row's scores are: the baseline head, coeqn / eqn, or the variant's name."""
-    if prov["kind"] == "base":
-        return stage
+    if prov["kind"] in ("base", "graded"):
+        return stage if prov["kind"] == "base" else "graded"
     return stage if prov["kind"] == "eqn" else prov["kind"]
 
 
@@ -162,12 +187,13 @@ def evaluate(entries, golds: dict, resamples: int) -> list:
     rows = []
     for prov, stage, arrays, energy in entries:
         for name, gold in golds.items():
-            if name not in arrays:
+            source = "brighter-eng" if name == DEV and DEV not in arrays else name
+            if source not in arrays:
                 continue
-            if str(arrays[f"{name}_sha256"]) != gold_digest(gold):
-                raise SystemExit(f"{prov['run_dir']}:{stage}: its {name} scores were made against other texts or "
+            if str(arrays[f"{source}_sha256"]) != gold_digest(golds[source]):
+                raise SystemExit(f"{prov['run_dir']}:{stage}: its {source} scores were made against other texts or "
                                  "ratings than the gold set here; a different copy of the data?")
-            raw = arrays[name]
+            raw = arrays[source][-len(gold):]  # a zero-shot run's brighter-eng scores end with the dev texts
             report = intensity_report(clip_energies(raw, energy), gold, resamples=resamples)
             row = {"arch": prov["arch"], "dataset": prov["dataset"], "seed": prov["seed"], "epochs": prov["epochs"],
                    "max_train": prov["max_train"], "score": score_name(prov, stage), "gold": name,
@@ -196,7 +222,7 @@ def summary_table(rows: list, gold: str) -> str:
     for r in rows:
         if r["gold"] == gold:
             groups.setdefault((r["dataset"], r["arch"], r["epochs"], r["max_train"], r["score"]), []).append(r)
-    order = ["single", "multi", "coeqn", "eqn", *VARIANTS]
+    order = ["single", "multi", "coeqn", "eqn", *VARIANTS, "graded"]
     header = ["train data", "arch", "scores", "seeds", "Pearson r", "Spearman rho", "r, gold ≥ moderate",
               "r, gold < moderate (hints)", "r unclipped", "r − probability (paired t p)",
               "r (hints) − probability (paired t p)"]
@@ -295,8 +321,11 @@ def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
         "Published references (test sets, not comparable run for run): brighter-eng average r, RemBERT fine-tuned "
         "0.64, Qwen2.5-72B with 8 examples 0.56; emoint, the best WASSA-2017 system 0.747 (both trained on the "
         "task's own data).", ""]
-    for gold in GOLDS:
-        lines += [f"## {gold}", "", summary_table(rows, gold), ""]
+    titles = {"brighter-eng": "brighter-eng, train + dev (zero-shot)", "emoint": "emoint dev (zero-shot for every row)",
+              DEV: "brighter-eng dev: zero-shot against trained on brighter-eng train's ratings"}
+    for gold in (*GOLDS, DEV):
+        if any(r["gold"] == gold for r in rows):
+            lines += [f"## {titles[gold]}", "", summary_table(rows, gold), ""]
     if image is not None:
         lines += [f"![scores per gold level]({image.name})", ""]
     lines += ["## Runs", "", md_table(["run", "commit", "machine", "wall s", "command"],
@@ -314,6 +343,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-train", type=int)
     p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
                    help="label-regression variants to train too (default none)")
+    p.add_argument("--graded", nargs="*", default=[], choices=ARCHS, metavar="ARCH",
+                   help="also train these archs on brighter-eng train's ratings, tested on its dev split")
+    p.add_argument("--no-zero-shot", action="store_true", help="train only the --graded runs")
     p.add_argument("--bert-preset", help="for --archs bert (default: models/bert.json's, the offline MiniLM)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of each row's interval")
     p.add_argument("--results", default=str(RESULTS / "intensity"), help="score archive folder")
@@ -321,12 +353,12 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(reproduce.WORK), help="where run directories go (default benchmarks/work)")
     p.add_argument("--data-dir", help="folder holding the datasets (default $EQN_DATA_DIR)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny: textcnn on 6emotions, seed 0, 300 training texts, 1 epoch, the t2 variant")
+                   help="tiny: textcnn on 6emotions, seed 0, 300 training texts, 1 epoch, the t2 variant, graded textcnn")
     p.add_argument("--report", action="store_true", help="only rewrite the report from the archive")
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.datasets, args.seeds, args.epochs, args.max_train = ["textcnn"], ["6emotions"], [0], 1, 300
-        args.variants = args.variants or ["t2"]
+        args.variants, args.graded = args.variants or ["t2"], args.graded or ["textcnn"]
     reproduce.set_work(args.work)
     args.jobs = 1
     results = Path(args.results).resolve()
@@ -334,7 +366,9 @@ def main(argv=None) -> int:
     if not args.report:
         reproduce.WORK.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
-            for dataset in args.datasets:
+            for arch in args.graded:
+                run_graded(arch, seed, args, golds, results)
+            for dataset in () if args.no_zero_shot else args.datasets:
                 for arch in args.archs:
                     run_cell(arch, dataset, seed, args, golds, results)
     write_report(results, golds, args.resamples, Path(args.out).resolve())
