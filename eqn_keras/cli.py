@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 stops after CoEQN; default 2 (EQN); 3+ regress again from the previous stage")
     t.add_argument("--regress-from", metavar="RUN_DIR[:STAGE]",
                    help="regress labels from an earlier run's stage (default its last) instead of training CoEQN")
+    t.add_argument("--init-from", metavar="RUN_DIR[:STAGE]",
+                   help="fine-tune: start every stage from an earlier run's weights and tokenizer (same arch; the "
+                        "output layer is new when the label count differs), e.g. a GoEmotions run on rated data")
     t.add_argument("--regress-temperature", type=float, default=1.0,
                    help="temperature on the regressed scores: >1 softer, <1 closer to 0/10 (default 1, the paper)")
     t.add_argument("--epochs", type=_positive_int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
@@ -170,7 +173,7 @@ def cmd_train(args) -> int:
         label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
         target_cols=args.target_cols, target_range=args.target_range,
         stages=args.stages, regress_temperature=args.regress_temperature,
-        regress_from=args.regress_from, epochs=args.epochs,
+        regress_from=args.regress_from, init_from=args.init_from, epochs=args.epochs,
         batch_size=args.batch_size, seq_len=args.seq_len,
         max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
         arch_config=args.arch_config, out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,

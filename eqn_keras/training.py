@@ -71,6 +71,7 @@ class TrainConfig:
     min_value: float = MIN_VALUE
     regress_temperature: float = 1.0
     regress_from: str | None = None
+    init_from: str | None = None
     bert_preset: str | None = None
     mixed_precision: str | None = None
     jit_compile: str = "auto"
@@ -166,7 +167,44 @@ def _subsample(split, n: int, seed: int):
     return split.subset(rows)
 
 
-def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric):
+def _walk(layer):
+    """A layer and, inside nested models, every layer below it."""
+    yield layer
+    for inner in getattr(layer, "layers", []) if isinstance(layer, keras.Model) else []:
+        yield from _walk(inner)
+
+
+def transfer_weights(target: keras.Model, source: keras.Model) -> list:
+    """Copy `source`'s weights into `target` layer by layer, matched by name (inside nested models too), where
+    every weight's shape agrees: a fine-tuned model starts from another run's body and hidden head layer, and
+    its own output layer when the label count differs. Returns the names of the layers left as built."""
+    found = {layer.name: layer for layer in _walk(source) if not isinstance(layer, keras.Model)}
+    kept = []
+    for layer in _walk(target):
+        if isinstance(layer, keras.Model) or not layer.weights:
+            continue
+        other = found.get(layer.name)
+        if other is None or [tuple(w.shape) for w in other.weights] != [tuple(w.shape) for w in layer.weights]:
+            kept.append(layer.name)
+            continue
+        layer.set_weights(other.get_weights())
+    return kept
+
+
+def _init_source(cfg):
+    """(tokenizer, core) of the run stage that `--init-from RUN[:STAGE]` names; the same arch is required."""
+    run_dir, stage = cfg.init_from, None
+    if not Path(run_dir).is_dir() and ":" in run_dir:
+        run_dir, stage = run_dir.rsplit(":", 1)
+    config, stage, model = load_run(run_dir, stage)
+    if config["config"]["arch"] != cfg.arch:
+        raise InputError(f"--init-from {cfg.init_from}: that run's arch is {config['config']['arch']}, this one's "
+                         f"{cfg.arch}; fine-tuning starts from a run of the same arch")
+    return split_text_model(model)
+
+
+def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric,
+               init_core=None):
     """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best.
 
     Resumable: `BackupAndRestore` keeps the last finished epoch under backup/<name>/, the CSV log keeps
@@ -182,6 +220,10 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
         keras.utils.set_random_seed(cfg.seed)
         model = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
                             energy_range=(cfg.min_value, cfg.max_value))
+        if init_core is not None:
+            kept = transfer_weights(model, init_core)
+            if any(name != "scores" for name in kept):
+                print(f"[eqn-keras] --init-from: layers trained from scratch: {', '.join(kept)}", flush=True)
         if arch_cfg.get("prior_bias"):
             bias = prior_bias(cfg.head, train_seq.targets, cfg.max_value, cfg.min_value, arch_cfg.get("unit_scale", False))
             model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
@@ -396,7 +438,11 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         tf.config.experimental.enable_op_determinism()
     _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy)
 
-    tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
+    init_core = None
+    if cfg.init_from:  # fine-tuning: the earlier run's tokenizer (its vocabulary) and weights
+        tokenizer, init_core = _init_source(cfg)
+    else:
+        tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
     ids = {role: tokenize(tokenizer, texts[role]) for role in ("train", "dev", "test")}
     C = splits.num_labels
     rated = None
@@ -436,7 +482,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
                                         batch_size=cfg.batch_size)
             started = time.perf_counter()
             core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset,
-                                       dev_metric)
+                                       dev_metric, init_core)
             report, scores = _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits,
                                             spec.energy, history, started)
         results["stages"][name] = report

@@ -124,3 +124,39 @@ def test_graded_training_keeps_ratings_and_regresses_only_the_unrated(tmp_path, 
     empty = regressed[["joy", "anger", "fear"]].to_numpy(dtype=float)
     holes = np.array([[by_text.loc[t][e] == "" for e in ("joy", "anger", "fear")] for t in regressed["text"]])
     np.testing.assert_allclose(empty[holes], np.clip(train_scores[holes], 0, 10), atol=0.01)
+
+
+def test_transfer_weights_copies_the_body_and_keeps_a_new_output_layer():
+    from eqn_keras.builders import build_model
+    from eqn_keras.training import transfer_weights
+
+    cfg = {"vocab_size": 50, "embedding_dim": 8, "layers": [16], "activation": "relu", "dropout": 0.0,
+           "head_units": 12}
+    source, target = build_model("ann", 28, "eqn", cfg), build_model("ann", 5, "eqn", cfg)
+    assert transfer_weights(target, source) == ["scores"]
+    for name in ("embedding", "dense_0"):
+        for a, b in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    hidden = [l for l in target.get_layer("eqn_head").layers if l.weights and l.name != "scores"]
+    assert hidden, "the head's hidden layer should be copied too"
+    same = build_model("ann", 28, "eqn", cfg)
+    assert transfer_weights(same, source) == []
+    np.testing.assert_array_equal(same.predict(np.ones((2, 4), "int32"), verbose=0),
+                                  source.predict(np.ones((2, 4), "int32"), verbose=0))
+
+
+def test_init_from_fine_tunes_a_run_on_graded_data(tiny_run, tmp_path, capsys):
+    from eqn_keras.annotate import Annotator
+    from eqn_keras.cli import main
+
+    path = tmp_path / "rated.csv"
+    graded_frame(120).to_csv(path, index=False)
+    out = tmp_path / "tuned"
+    assert main(["train", "--arch", "ann", "--data", str(path), "--target-cols", "joy,anger", "--stages", "1",
+                 "--init-from", f"{tiny_run}:eqn", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    source, tuned = Annotator(tiny_run), Annotator(out)
+    assert tuned.vectorizer.get_vocabulary() == source.vectorizer.get_vocabulary()  # the source's tokenizer
+    assert json.loads((out / "config.json").read_text())["config"]["init_from"] == f"{tiny_run}:eqn"
+    assert main(["train", "--arch", "cnn", "--data", str(path), "--target-cols", "joy", "--init-from", str(tiny_run),
+                 "--out", str(tmp_path / "other"), "--quiet"]) == 2
+    assert "that run's arch is ann, this one's cnn" in capsys.readouterr().err
