@@ -47,7 +47,8 @@ VARIANTS = {
 HEAD_TITLES = {"single": "softmax probability", "multi": "sigmoid probability", "coeqn": "CoEQN energy",
                "eqn": "EQN energy", "t2": "EQN energy, regressed at T=2", "t05": "EQN energy, regressed at T=0.5",
                "stage3": "third-stage energy", "bce": "eqn_bce energy (baseline's scores as BCE targets)",
-               "graded": "energy, trained on brighter-eng train's ratings"}
+               "graded": "energy, trained on brighter-eng train's ratings",
+               **{f"graded_from_{d}": f"energy, {d} EQN fine-tuned on brighter-eng train's ratings" for d in DATASETS}}
 
 
 def gold_digest(gold) -> str:
@@ -105,22 +106,32 @@ def archive_run(metrics: dict, provenance: dict, kind: str, arch, dataset, seed,
         handle.write("\n")
 
 
-def run_graded(arch, seed, args, golds, results: Path) -> None:
+def run_graded(arch, seed, args, golds, results: Path, start=None) -> None:
     """Train on brighter-eng train's ratings (`--target-cols`, dev carved from train for early stopping), test on
-    its released dev split; archive the scores of that dev split and of emoint (texts the model has not seen)."""
+    its released dev split; archive the scores of that dev split and of emoint (texts the model has not seen).
+    `start`: a zero-shot dataset whose EQN run of this arch and seed is fine-tuned (`--init-from`) instead."""
     from eqn_keras.datasets import fetch_file, load_gold_card
 
-    name = f"intensity-brighter-{arch}-graded-s{seed}"
+    kind = "graded" if start is None else f"graded_from_{start}"
+    name = f"intensity-brighter-{arch}-{kind.replace('_', '-')}-s{seed}"
     if (results / f"{name}{reproduce.run_suffix(args)}" / "provenance.json").is_file():
         return
+    extra = []
+    if start is not None:
+        source = reproduce.WORK / f"intensity-{start}-{arch}-eqn-s{seed}{reproduce.run_suffix(args)}"
+        if not (source / "metrics.json").is_file():
+            print(f"   {kind}: its source run {source.name} is not on this machine; skipped", flush=True)
+            return
+        extra = ["--init-from", f"{source}:eqn"]
     card = load_gold_card("brighter-eng")
     train, dev = (fetch_file(card, role, args.data_dir)[0] for role in ("train", "dev"))
-    print(f"== {arch} brighter-eng graded seed {seed}", flush=True)
+    print(f"== {arch} brighter-eng {kind} seed {seed}", flush=True)
     metrics, provenance = reproduce.train_run(
         arch, str(train), "eqn", seed, args, name,
-        ["--test-data", str(dev), "--target-cols", ",".join(card["emotions"]), "--target-range", "0,3", "--stages", "1"])
+        ["--test-data", str(dev), "--target-cols", ",".join(card["emotions"]), "--target-range", "0,3", "--stages", "1",
+         *extra])
     provenance["command"] = provenance["command"].replace(str(train.parent), "$EQN_DATA_DIR/brighter-eng")
-    archive_run(metrics, provenance, "graded", arch, "brighter-eng", seed, args,
+    archive_run(metrics, provenance, kind, arch, "brighter-eng", seed, args,
                 {k: golds[k] for k in (DEV, "emoint")}, results)
 
 
@@ -174,8 +185,8 @@ def archived(results: Path) -> list:
 
 def score_name(prov: dict, stage: str) -> str:
     """What a row's scores are: the baseline head, coeqn / eqn, or the variant's name."""
-    if prov["kind"] in ("base", "graded"):
-        return stage if prov["kind"] == "base" else "graded"
+    if prov["kind"] == "base" or prov["kind"].startswith("graded"):
+        return stage if prov["kind"] == "base" else prov["kind"]
     return stage if prov["kind"] == "eqn" else prov["kind"]
 
 
@@ -222,7 +233,7 @@ def summary_table(rows: list, gold: str) -> str:
     for r in rows:
         if r["gold"] == gold:
             groups.setdefault((r["dataset"], r["arch"], r["epochs"], r["max_train"], r["score"]), []).append(r)
-    order = ["single", "multi", "coeqn", "eqn", *VARIANTS, "graded"]
+    order = ["single", "multi", "coeqn", "eqn", *VARIANTS, "graded", *(f"graded_from_{d}" for d in DATASETS)]
     header = ["train data", "arch", "scores", "seeds", "Pearson r", "Spearman rho", "r, gold ≥ moderate",
               "r, gold < moderate (hints)", "r unclipped", "r − probability (paired t p)",
               "r (hints) − probability (paired t p)"]
@@ -345,6 +356,8 @@ def main(argv=None) -> int:
                    help="label-regression variants to train too (default none)")
     p.add_argument("--graded", nargs="*", default=[], choices=ARCHS, metavar="ARCH",
                    help="also train these archs on brighter-eng train's ratings, tested on its dev split")
+    p.add_argument("--finetune-from", nargs="*", default=[], choices=DATASETS, metavar="DATASET",
+                   help="with --graded: also fine-tune each --graded arch's zero-shot EQN run of DATASET on the ratings")
     p.add_argument("--no-zero-shot", action="store_true", help="train only the --graded runs")
     p.add_argument("--bert-preset", help="for --archs bert (default: models/bert.json's, the offline MiniLM)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of each row's interval")
@@ -353,12 +366,14 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(reproduce.WORK), help="where run directories go (default benchmarks/work)")
     p.add_argument("--data-dir", help="folder holding the datasets (default $EQN_DATA_DIR)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny: textcnn on 6emotions, seed 0, 300 training texts, 1 epoch, the t2 variant, graded textcnn")
+                   help="tiny: textcnn on 6emotions, seed 0, 300 training texts, 1 epoch, the t2 variant, graded textcnn from "
+                        "scratch and fine-tuned from the 6emotions run")
     p.add_argument("--report", action="store_true", help="only rewrite the report from the archive")
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.datasets, args.seeds, args.epochs, args.max_train = ["textcnn"], ["6emotions"], [0], 1, 300
         args.variants, args.graded = args.variants or ["t2"], args.graded or ["textcnn"]
+        args.finetune_from = args.finetune_from or ["6emotions"]
     reproduce.set_work(args.work)
     args.jobs = 1
     results = Path(args.results).resolve()
@@ -371,6 +386,9 @@ def main(argv=None) -> int:
             for dataset in () if args.no_zero_shot else args.datasets:
                 for arch in args.archs:
                     run_cell(arch, dataset, seed, args, golds, results)
+            for arch in args.graded:
+                for start in args.finetune_from:
+                    run_graded(arch, seed, args, golds, results, start)
     write_report(results, golds, args.resamples, Path(args.out).resolve())
     print(f"wrote {Path(args.out).resolve()}", flush=True)
     return 0

@@ -24,8 +24,9 @@ def test_quick_intensity_archives_scores_and_recomputes_from_them(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = sorted(p.name for p in archive.iterdir())
-    assert [r.split("-s0")[0] for r in runs] == ["intensity-6emotions-textcnn-base", "intensity-6emotions-textcnn-eqn",
-                                               "intensity-6emotions-textcnn-t2", "intensity-brighter-textcnn-graded"]
+    assert sorted(r.split("-s0")[0] for r in runs) == [
+        "intensity-6emotions-textcnn-base", "intensity-6emotions-textcnn-eqn", "intensity-6emotions-textcnn-t2",
+        "intensity-brighter-textcnn-graded", "intensity-brighter-textcnn-graded-from-6emotions"]
     rows = [json.loads(line) for line in out.with_suffix(".jsonl").read_text().splitlines()]
     # a row's Pearson r is recomputed from the archived scores and the gold ratings, independently of the script
     from eqn_keras.intensity import load_gold
@@ -38,6 +39,8 @@ def test_quick_intensity_archives_scores_and_recomputes_from_them(tmp_path):
           for e in range(len(gold.emotions))]
     assert row["pearson"] == pytest.approx(np.mean(rs), abs=1e-4)
     assert {r["gold"] for r in rows if r["score"] == "graded"} == {"brighter-eng:dev", "emoint"}
+    tuned = json.loads(next(archive.glob("*graded-from-6emotions*/provenance.json")).read_text())
+    assert "--init-from" in tuned["command"] and tuned["kind"] == "graded_from_6emotions"
     text = out.read_text()
     assert "## brighter-eng dev" in text and "intensity-brighter-textcnn-graded" in text
     # rerunning trains nothing: every stage is archived
