@@ -309,6 +309,7 @@ def _shown(path: Path) -> str:
 def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
     entries = archived(results)
     rows = evaluate(entries, golds, resamples)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out.with_suffix(".jsonl")) as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
