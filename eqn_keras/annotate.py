@@ -363,6 +363,10 @@ def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, 
     except InputError:
         job.discard()
         raise
+    except OSError as err:  # kept for the rerun to resume from; a write to an open part names no file
+        if err.filename is None:
+            err.filename = str(job.main.part)
+        raise
     finally:
         job.close()
     return AnnotateSummary(counts["rows"], counts["skipped"], side, resumed_from, scorer.annotator.precision,

@@ -606,6 +606,9 @@ class ResumableOutput:
         self.progress.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Close the parts; on the way out of a failed job (after `finish` nothing is buffered), so a second
+        error flushing what the failure left unwritten does not hide the first: the progress file is what counts."""
         for writer in (self.main, self.side):
             if writer is not None:
-                writer.close()
+                with contextlib.suppress(OSError):
+                    writer.close()
