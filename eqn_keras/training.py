@@ -12,7 +12,6 @@ import dataclasses
 import datetime
 import functools
 import hashlib
-import json
 import os
 import platform
 import shutil
