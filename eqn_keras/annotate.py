@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .distribute import inference_jit
-from .fileio import InputError, atomic_write, read_table, require_column, write_json
+from .fileio import (InputError, atomic_write, exclusive, lock_path, read_table, refuse_existing, require_column,
+                     write_json)
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS
 from .sequence import tokenize
@@ -291,7 +292,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
                   stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                   labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
                   on_bad_row: str = "error", verbose: int = 1, precision: str = "float32",
-                  jit_compile: str = "auto") -> AnnotateSummary:
+                  jit_compile: str = "auto", overwrite: bool = False) -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
 
     Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
@@ -303,6 +304,10 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     (their outputs concatenate back in order, see `merge_tables`). `chunk_size=0` is the in-memory path
     (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`;
     `precision`: see `Annotator`; `jit_compile` (auto | on | off): XLA, see `inference_jit`.
+
+    One job per output: it holds `<output>.lock` (see `exclusive`) while it writes, and another job on the same
+    output fails at once. A file already at `output` (or the skipped-rows file) is refused unless `overwrite`;
+    it is replaced only when the new one is complete.
     """
     if jit_compile not in JIT_MODES:
         raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
@@ -310,7 +315,7 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         if on_bad_row != "error":
             raise InputError(f"--on-bad-row {on_bad_row}: needs streaming; expected --chunk-size > 0")
         return annotate_file_in_memory(run_dir, input_path, output_path, text_col, threshold, stage, batch_size,
-                                       shard, labels, label_sep, verbose, precision, jit_compile)
+                                       shard, labels, label_sep, verbose, precision, jit_compile, overwrite)
     if chunk_size < 0:
         raise InputError(f"--chunk-size {chunk_size}: expected a positive number of rows (0: whole file in memory)")
     if on_bad_row not in BAD_ROW_POLICIES:
@@ -320,6 +325,17 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
+    side = skipped_path(output_path) if on_bad_row == "skip" else None
+    with exclusive(lock_path(output_path), output_path):
+        refuse_existing([output_path, side], overwrite)
+        return _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, threshold, stage,
+                                batch_size, part, parts, labels, label_sep, chunk_size, on_bad_row, verbose,
+                                precision, jit_compile)
+
+
+def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, threshold, stage, batch_size,
+                     part, parts, labels, label_sep, chunk_size, on_bad_row, verbose, precision, jit_compile):
+    """`annotate_file`'s streaming path, run while the output's lock is held."""
     scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
     reader = TableReader(input_path, chunk_size)
     scorer.check_columns(reader.columns, input_path)
@@ -329,7 +345,6 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         lo, hi = part * n // parts, (part + 1) * n // parts
     # auto needs only "at least XLA_MIN_ROWS rows?": counted no further than that
     scorer.choose_jit(jit_compile, lambda: reader.count_upto(XLA_MIN_ROWS) if hi is None else hi - lo)
-    side = skipped_path(output_path) if on_bad_row == "skip" else None
     job = ResumableOutput(output_path, fmt_out, side)
     options = {**scorer.options(), "chunk_size": chunk_size, "shard": [part, parts], "on_bad_row": on_bad_row,
                "output_format": fmt_out}
@@ -347,6 +362,10 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         job.finish()
     except InputError:
         job.discard()
+        raise
+    except OSError as err:  # kept for the rerun to resume from; a write to an open part names no file
+        if err.filename is None:
+            err.filename = str(job.main.part)
         raise
     finally:
         job.close()
@@ -436,13 +455,15 @@ def _read_whole(path):
 def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
                             stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
                             labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
-                            precision: str = "float32", jit_compile: str = "auto") -> AnnotateSummary:
+                            precision: str = "float32", jit_compile: str = "auto",
+                            overwrite: bool = False) -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
 
     Memory grows with the file; kept as the reference the streaming path is measured and tested against.
     """
     part, parts = parse_shard(shard)
     fmt_out = stream_format(output_path)
+    refuse_existing([output_path], overwrite)  # before the model loads; checked again under the lock
     scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
     frame = _read_whole(input_path)
     if parts > 1:
@@ -456,13 +477,14 @@ def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "t
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
-    result = scorer(frame)
-    if fmt_out == "parquet":
+    with exclusive(lock_path(output_path), output_path):
+        refuse_existing([output_path], overwrite)
+        result = scorer(frame)
         with atomic_write(output_path, "wb") as handle:
-            result.to_parquet(handle, index=False)
-    else:
-        with atomic_write(output_path, "wb") as handle:
-            handle.write(encode_chunk(result, fmt_out, header=True))
+            if fmt_out == "parquet":
+                result.to_parquet(handle, index=False)
+            else:
+                handle.write(encode_chunk(result, fmt_out, header=True))
     return AnnotateSummary(len(result), precision=scorer.annotator.precision, jit_compile=scorer.annotator.jit)
 
 

@@ -4,7 +4,8 @@ Keras `BackupAndRestore` brings back the weights, the optimizer and the epoch af
 does not bring back the random state, the callbacks' memory (best loss, patience) or the history. The
 callbacks here supply those, so a fit killed after any epoch and rerun ends where an uninterrupted one
 would: `EpochRandomness` makes each epoch's batch order and dropout masks a function of (seed, epoch),
-`ResumeState` replays the logged epochs into `ModelCheckpoint` and `EarlyStopping`.
+`ResumeState` replays the logged epochs into `ModelCheckpoint` and `EarlyStopping`. `EpochLog` keeps the
+epoch log (CSVLogger's layout) whole: it is rewritten atomically after each epoch, and every read checks it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from .fileio import InputError, atomic_write
 
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 _COUNTER_STRIDE = 1 << 20  # random draws per epoch and seed generator, far above any epoch's step count
@@ -59,47 +61,116 @@ class DevMetric(keras.callbacks.Callback):
             logs[f"val_{self.name}"] = float(self.compute(self.model))
 
 
-def read_history(path) -> dict:
-    """The CSVLogger file as {key: [value per epoch]}, one entry per epoch (a re-run epoch keeps its last row)."""
+def read_epoch_log(path, remedy: str = "delete it") -> tuple:
+    """(columns, rows) of an epoch log, each row [epoch, values...] as text; ([], []) when there is none.
+
+    A log that is not one (a second header, a cut row, a value that is not a number) is an InputError naming
+    the file and line, ending with `remedy`: what the user deletes to go on.
+    """
     path = Path(path)
     if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+        return [], []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            records = list(csv.reader(handle))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"{path}: not a readable epoch log ({err}); {remedy}") from None
+    if not records:
+        return [], []
+    columns = records[0]
+    if columns[:1] != ["epoch"] or len(set(columns)) != len(columns):
+        raise InputError(f"{path}:1: expected a header 'epoch,<metric>,...', found {','.join(columns)[:60]!r}; {remedy}")
+    for line, row in enumerate(records[1:], 2):
+        problem = None
+        if len(row) != len(columns):
+            problem = f"{len(row)} fields, expected {len(columns)}"
+        elif not row[0].isdigit():
+            problem = f"epoch {row[0][:30]!r} is not a number"
+        else:
+            for value in row[1:]:
+                try:
+                    float(value) if value not in ("", "NA") else None
+                except ValueError:
+                    problem = f"value {value[:30]!r} is not a number"
+                    break
+        if problem:
+            raise InputError(f"{path}:{line}: {problem} (a corrupt epoch log); {remedy}")
+    return columns, records[1:]
+
+
+def write_epoch_log(path, columns, rows) -> None:
+    """The epoch log replaced as a whole (a temporary file renamed over it): never half-written."""
+    with atomic_write(path) as handle:
+        writer = csv.writer(handle)  # the excel dialect, as keras.callbacks.CSVLogger writes
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+def read_history(path, remedy: str = "delete it") -> dict:
+    """The epoch log as {key: [value per epoch]}, one entry per epoch (a re-run epoch keeps its last row)."""
+    columns, records = read_epoch_log(path, remedy)
+    rows = {int(row[0]): row for row in records}
     history = {}
     for epoch in sorted(rows):
-        for key, value in rows[epoch].items():
-            if key != "epoch":
-                history.setdefault(key, []).append(float(value) if value not in ("", "NA") else math.nan)
+        for key, value in zip(columns[1:], rows[epoch][1:]):
+            history.setdefault(key, []).append(float(value) if value not in ("", "NA") else math.nan)
     return history
 
 
-class ResumeState(keras.callbacks.Callback):
-    """After `BackupAndRestore` has restored epoch k: keep the CSV log's first k epochs and replay them.
+def backup_epoch(backup_dir, remedy: str = "delete it") -> int:
+    """The epochs `BackupAndRestore` has saved under `backup_dir` (0 when none); a corrupt record is an InputError."""
+    meta = Path(backup_dir) / BACKUP_METADATA
+    if not meta.is_file():
+        return 0
+    try:
+        epoch = json.loads(meta.read_text(encoding="utf-8"))["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(epoch)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InputError(f"{meta}: not a readable backup record (corrupt); {remedy}") from None
+    return epoch
 
-    Must come after `BackupAndRestore`, `EarlyStopping` and `CSVLogger` in the callback list.
+
+class EpochLog(keras.callbacks.Callback):
+    """`keras.callbacks.CSVLogger`'s file (epoch, then the logs' keys sorted), rewritten whole after each epoch.
+
+    CSVLogger appends to an open file: two writers interleave their rows and a full disk cuts one. Here a
+    reader sees the old log or the new one, and a row of an epoch run again replaces the earlier one.
     """
 
-    def __init__(self, backup_dir, log_path, checkpoint, early_stopping):
+    def __init__(self, path, remedy: str = "delete it"):
+        super().__init__()
+        self.path, self.remedy = Path(path), remedy
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        columns, rows = read_epoch_log(self.path, self.remedy)
+        columns = columns or ["epoch", *sorted(logs)]
+        rows = [row for row in rows if int(row[0]) < epoch]
+        rows.append([epoch, *(logs.get(key, "NA") for key in columns[1:])])
+        write_epoch_log(self.path, columns, rows)
+
+
+class ResumeState(keras.callbacks.Callback):
+    """After `BackupAndRestore` has restored epoch k: keep the epoch log's first k epochs and replay them.
+
+    Must come after `BackupAndRestore`, `EarlyStopping` and `EpochLog` in the callback list. `remedy`: what
+    an error about a corrupt resume file tells the user to delete.
+    """
+
+    def __init__(self, backup_dir, log_path, checkpoint, early_stopping, remedy: str = "delete it"):
         super().__init__()
         self.backup_dir, self.log_path = Path(backup_dir), Path(log_path)
         self.checkpoint, self.early_stopping = checkpoint, early_stopping
+        self.remedy = remedy
 
     def on_train_begin(self, logs=None):
-        meta = self.backup_dir / BACKUP_METADATA
-        epochs = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
-        if not self.log_path.is_file():
-            return
-        with self.log_path.open(newline="") as handle:
-            lines = handle.read().splitlines(keepends=True)
-        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
-        # The CSVLogger holds this file open for appending: truncate in place rather than replace it.
-        with self.log_path.open("r+", newline="") as handle:
-            handle.write("".join(kept))
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
-        history = read_history(self.log_path)
+        epochs = backup_epoch(self.backup_dir, self.remedy)
+        columns, rows = read_epoch_log(self.log_path, self.remedy)
+        kept = [row for row in rows if int(row[0]) < epochs]
+        if kept != rows:
+            write_epoch_log(self.log_path, columns, kept)
+        history = read_history(self.log_path, self.remedy)
         for epoch, val_loss in enumerate(history.get("val_loss", [])):
             logs_then = {key: values[epoch] for key, values in history.items()}
             if self.checkpoint.best is None or val_loss < self.checkpoint.best:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import signal
 import sys
 from pathlib import Path
 
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = 2  # a one-line error about the command: bad input, or another job holds the output
+EXIT_OS_ERROR = 1   # a one-line error from the operating system (no space, read-only, ...): rerun once it is fixed
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def _positive_int(value: str) -> int:
@@ -84,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--stage", help="which stage's model (default: the last one trained)")
     a.add_argument("--input", required=True)
     a.add_argument("--output", required=True)
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace a file already at --output (default: refuse it; an unfinished job of the same "
+                        "options resumes either way)")
     a.add_argument("--text-col", default="text")
     a.add_argument("--threshold", metavar="H|tuned",
                    help="energies whose raw (unclipped) score is below h become 0 (paper eq. 8); 'tuned' = the "
@@ -122,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="concatenate the outputs of 'annotate --shard i/n', in order, into one file")
     m.add_argument("parts", nargs="+", help="the shard outputs in shard order (0/n first)")
     m.add_argument("--output", required=True, help="the merged file (same format as the parts)")
+    m.add_argument("--overwrite", action="store_true", help="replace a file already at --output")
 
     x = sub.add_parser("export", help="write a run's model as a TensorFlow Serving SavedModel")
     x.add_argument("run_dir")
@@ -208,14 +216,15 @@ def cmd_annotate(args) -> int:
     done = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
                          stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
                          label_sep=args.label_sep, chunk_size=args.chunk_size, on_bad_row=args.on_bad_row,
-                         verbose=0 if args.quiet else 1, precision=args.precision, jit_compile=args.jit_compile)
+                         verbose=0 if args.quiet else 1, precision=args.precision, jit_compile=args.jit_compile,
+                         overwrite=args.overwrite)
     print(f"annotated {done.rows} texts -> {args.output} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
         print(f"skipped {done.skipped} rows -> {done.skipped_path}")
     return 0
 
 
-def cmd_annotate_beam(args, pipeline_args) -> int:
+def cmd_annotate_beam(args, pipeline_args=()) -> int:
     """`annotate --runner`: RunInference over the run's SavedModel (a run directory is exported first)."""
     import tempfile
 
@@ -251,7 +260,7 @@ def cmd_annotate_beam(args, pipeline_args) -> int:
 def cmd_annotate_merge(args) -> int:
     from .tablestream import merge_tables
 
-    merge_tables(args.parts, args.output)
+    merge_tables(args.parts, args.output, overwrite=args.overwrite)
     print(f"merged {len(args.parts)} parts -> {args.output}")
     return 0
 
@@ -304,33 +313,59 @@ def parse_command(argv) -> tuple:
     return args, extra
 
 
+def _target(args):
+    """(the path a command writes, what a user does after an OS error on it): named when the error names none."""
+    if args.command in ("annotate", "train"):
+        return getattr(args, "output", None) or args.out, "rerun the same command to resume where it stopped"
+    return {"annotate-merge": getattr(args, "output", None), "export": getattr(args, "out", None),
+            "evaluate": getattr(args, "output", None) or getattr(args, "run_dir", None),
+            "intensity": getattr(args, "output", None) or getattr(args, "run_dir", None)}.get(args.command), \
+        "rerun the command"
+
+
 def main(argv=None) -> int:
-    from .fileio import InputError
+    from .fileio import InputError, os_error_line
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reproduce"]:
         return cmd_reproduce(argv[1:])
     args, extra = parse_command(argv)
     if args.command == "annotate" and args.runner:
-        try:
-            return cmd_annotate_beam(args, extra)
-        except InputError as err:
-            print(f"eqn-keras: error: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    handler = {"train": cmd_train, "annotate": cmd_annotate, "annotate-merge": cmd_annotate_merge,
-               "evaluate": cmd_evaluate, "intensity": cmd_intensity, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
+        handler = functools.partial(cmd_annotate_beam, pipeline_args=extra)
+    else:
+        handler = {"train": cmd_train, "annotate": cmd_annotate, "annotate-merge": cmd_annotate_merge,
+                   "evaluate": cmd_evaluate, "intensity": cmd_intensity, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:
         return handler(args)
     except InputError as err:
         print(f"eqn-keras: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        if err.errno is None:
+            raise
+        print(f"eqn-keras: error: {os_error_line(err, *_target(args))}", file=sys.stderr)
+        return EXIT_OS_ERROR
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so open outputs are closed and what a rerun resumes from is kept."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 def run() -> int:
     """The `eqn-keras` console script: `main`, after which the process ends. Its objects are frozen out of
     Python's final garbage collection, which would otherwise walk TensorFlow's whole object graph at exit
-    (about 1.2 s of every command on this project's CPU); the OS frees the memory, every output is closed."""
-    code = main()
+    (about 1.2 s of every command on this project's CPU); the OS frees the memory, every output is closed.
+    SIGTERM ends a command with one line and status 143; annotate and train resume on the same command."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = main()
+    except Terminated:
+        print("eqn-keras: error: stopped by SIGTERM; rerun the same command to resume", file=sys.stderr)
+        code = EXIT_TERMINATED
     gc.freeze()
     return code
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import fcntl
 import io
 import hashlib
 import json
@@ -20,6 +22,80 @@ import pandas as pd
 
 class InputError(ValueError):
     """Bad user input; the CLI prints the message as one line and exits with status 2."""
+
+
+class BusyError(InputError):
+    """Another job holds the lock of the path this one would write (see `exclusive`)."""
+
+
+# What to do about an operating-system error on a file, by errno; the rest say only what happened.
+_OS_REMEDIES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space (disk quota exceeded)",
+    errno.EFBIG: "free some space or raise the file size limit (ulimit -f)",
+    errno.EACCES: "make it writable (or choose another path)",
+    errno.EPERM: "make it writable (or choose another path)",
+    errno.EROFS: "remount it read-write (or choose another path)",
+    errno.ENOENT: "check that it was not removed or moved while the job ran",
+}
+
+
+def os_error_line(err: OSError, path=None, then: str = "rerun the command") -> str:
+    """An OSError as one line: the file (its own, else `path`), what happened and what to do, then `then`."""
+    where = err.filename if err.filename is not None else path
+    what = err.strerror or str(err)
+    remedy = _OS_REMEDIES.get(err.errno)
+    return f"{where}: {what}; " + (f"{remedy}, then {then}" if remedy else f"{then} once the cause is fixed")
+
+
+def refuse_existing(paths, overwrite: bool = False) -> None:
+    """An InputError for the first of `paths` that already exists, unless `overwrite`: a file this job did not
+    write is never replaced without being asked."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and Path(path).exists():
+            raise InputError(f"{path}: already exists; pass --overwrite to replace it, or choose another --output")
+
+
+def lock_path(path) -> Path:
+    """The lock file of an output: `<path>.lock` beside it."""
+    return Path(str(path) + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive(lock, target=None):
+    """Hold an exclusive `flock` on the file `lock` (created if needed, holding this pid) while the block runs.
+
+    Another holder makes it raise `BusyError` naming `target` (default: the lock file) and the holder's pid. The
+    kernel drops the lock when its process dies, so a killed job never leaves a stale one; a clean exit
+    removes the file.
+    """
+    lock, target = Path(lock), lock if target is None else target
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise BusyError(f"{target}: another eqn-keras job{f' (pid {holder})' if holder.isdigit() else ''} "
+                            f"is writing it (lock {lock}); wait for it to finish, or stop it and rerun") from None
+        try:  # the previous holder may have removed the file between our open and flock: lock the new one
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def read_text(path) -> str:

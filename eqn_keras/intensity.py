@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import InputError, read_table, read_text, require_column, write_json
+from .fileio import InputError, exclusive, lock_path, read_table, read_text, require_column, write_json
 
 INTENSITY_FILE = "intensity.json"
 BRIGHTER_SCALE = (0.0, 3.0)
@@ -325,14 +325,15 @@ def evaluate_intensity(run_dir, gold, stage: str | None = None, mapping=None, da
                         "energy, clipped to {:g}-{:g}".format(*annotator.energy_range),
               "mapping": {e: annotator.label_names[c] for e, c in zip(gold.emotions, columns)}, **report}
     path = Path(output) if output is not None else Path(run_dir) / INTENSITY_FILE
-    stored = {}
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise InputError(f"{path}: not valid JSON; delete it or pass another --output") from None
-    stored.setdefault(annotator.stage, {})[gold.name] = report
-    write_json(path, stored)
+    with exclusive(lock_path(path), path):  # read, add this report, write: one job at a time
+        stored = {}
+        if path.is_file():
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                raise InputError(f"{path}: not valid JSON; delete it or pass another --output") from None
+        stored.setdefault(annotator.stage, {})[gold.name] = report
+        write_json(path, stored)
     return report
 
 

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .fileio import InputError, atomic_write
+from .fileio import InputError, atomic_write, exclusive
 from .heads import FLOAT32_LAYERS, head_spec
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask
 from .sequence import FullLabelSequence
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+LOCK_FILE = ".lock"  # held by the one `train` that writes the directory; removed when it ends
 
 
 def energy_range(config: dict):
@@ -167,13 +168,34 @@ def prepare_run_dir(out, cfg) -> Path:
         name = Path(cfg.data).stem if os.sep in cfg.data or "." in cfg.data else cfg.data
         out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
     run_dir = Path(out)
-    if (run_dir / METRICS_FILE).exists():
-        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
+    refuse_finished(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
     return run_dir
+
+
+def refuse_finished(run_dir) -> None:
+    """An InputError when `run_dir` holds a finished run: a new one never replaces it."""
+    if (Path(run_dir) / METRICS_FILE).exists():
+        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
+
+
+def run_lock(run_dir):
+    """The exclusive lock of a run directory (`exclusive` on RUN_DIR/.lock): one `train` writes it at a time."""
+    return exclusive(Path(run_dir) / LOCK_FILE, run_dir)
+
+
+def read_resume_json(path, remedy: str):
+    """A JSON file a rerun resumes from (None when absent); a corrupt one is an InputError ending with `remedy`."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: corrupt ({err}); {remedy}") from None
 
 
 # Options that change how a run is shown, not what it computes: a resumed run may differ in them.
@@ -185,10 +207,12 @@ def resume_config(run_dir: Path, config: dict) -> dict:
 
     Refuses, naming the first difference, when the options or the training texts differ.
     """
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
+    old = read_resume_json(run_dir / CONFIG_FILE, f"delete {run_dir} to start over, or pass another --out")
+    if old is None:
         return None
-    old = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(old, dict):
+        raise InputError(f"{run_dir / CONFIG_FILE}: not a run's config; delete {run_dir} to start over, or pass "
+                         "another --out")
     mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
     theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
     for key in sorted(set(mine) | set(theirs)):

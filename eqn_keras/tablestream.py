@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fileio import InputError, _json_cell, atomic_write, table_format
+from .fileio import InputError, _json_cell, atomic_write, exclusive, lock_path, refuse_existing, table_format
 
 CHUNK_SIZE = 10_000  # records per chunk by default: a few MB in memory, few enough chunks to add little time
 SEPARATORS = {"csv": ",", "tsv": "\t"}
@@ -428,7 +428,7 @@ class PartWriter:
         """Rename (text) or assemble (Parquet) the part into `path`."""
         self.close()
         if self.fmt == "parquet":
-            merge_tables([self._chunk_path(i) for i in range(self._count)], self.path, fmt="parquet")
+            _merge([self._chunk_path(i) for i in range(self._count)], self.path, "parquet")  # under the job's lock
             shutil.rmtree(self.part)
         else:
             os.replace(self.part, self.path)
@@ -463,14 +463,25 @@ def _csv_header(handle) -> bytes:
     return header
 
 
-def merge_tables(parts, output, fmt: str | None = None) -> None:
+def merge_tables(parts, output, fmt: str | None = None, overwrite: bool = True) -> None:
     """Concatenate tables of one format (e.g. the `--shard` outputs, in order) into `output`, atomically.
 
     CSV/TSV keep the first header and require every part to have the same; JSONL parts are joined as they
-    are; Parquet parts must share one schema and are copied a row group at a time.
+    are; Parquet parts must share one schema and are copied a row group at a time. An existing `output` is
+    replaced only with `overwrite`; one merge at a time writes it (`<output>.lock`).
     """
     fmt = fmt or stream_format(output)
     parts = [Path(p) for p in parts]
+    refuse_existing([output], overwrite)
+    directory = Path(output).parent
+    if not directory.is_dir():
+        raise InputError(f"{output}: directory '{directory}' does not exist")
+    with exclusive(lock_path(output), output):
+        refuse_existing([output], overwrite)
+        _merge(parts, Path(output), fmt)
+
+
+def _merge(parts, output, fmt):
     if not parts:
         raise InputError("annotate-merge: expected at least one part")
     for part in parts:
@@ -595,6 +606,9 @@ class ResumableOutput:
         self.progress.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Close the parts; on the way out of a failed job (after `finish` nothing is buffered), so a second
+        error flushing what the failure left unwritten does not hide the first: the progress file is what counts."""
         for writer in (self.main, self.side):
             if writer is not None:
-                writer.close()
+                with contextlib.suppress(OSError):
+                    writer.close()

@@ -7,11 +7,11 @@ metrics.json. The same loop trains the conventional `single` / `multi` baselines
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -32,13 +32,13 @@ from .fileio import InputError, atomic_write, read_json_object, sha256_file, wri
 from .heads import head_loss, head_spec, head_targets, prior_bias
 from .labels import (MAX_VALUE, MIN_VALUE, clip_energies, graded_full_labels, init_full_labels, regress_labels,
                      rescale_ratings)
-from .callbacks import DevMetric, EpochRandomness, ResumeState, read_history
+from .callbacks import DevMetric, EpochLog, EpochRandomness, ResumeState, backup_epoch, read_history
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
 from .options import PATIENCE
 from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, load_stage_model, predict_scores,
-                     prepare_run_dir, read_run_config, resume_config, save_scores, scores_frame, split_text_model,
-                     text_model)
+                     prepare_run_dir, read_resume_json, read_run_config, refuse_finished, resume_config, run_lock,
+                     save_scores, scores_frame, split_text_model, text_model)
 from .sequence import SEQ_LEN, FullLabelSequence, tokenize
 
 
@@ -215,6 +215,9 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     best = ckpt_dir / f"{name}.weights.h5"
     done = work_dir / f"history_{name}.json"
+    backup, log = work_dir / "backup" / name, work_dir / f"history_{name}.csv"
+    # what a corrupt resume file of this stage's fit asks the user to delete
+    remedy = f"delete {log}, {done} and {backup} (those that exist) to train stage {name} again from its first epoch"
 
     def fresh_model():
         keras.utils.set_random_seed(cfg.seed)
@@ -229,17 +232,18 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
             model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
         return model
 
-    if done.is_file() and best.is_file():
+    finished = read_resume_json(done, remedy)
+    if finished is not None and best.is_file():
         core = fresh_model()
-        core.load_weights(str(best))
-        return core, json.loads(done.read_text(encoding="utf-8"))
+        _load_best(core, best, remedy)
+        return core, finished
+    backup_epoch(backup, remedy)  # a corrupt backup record: this error, not a traceback from BackupAndRestore
     with strategy.scope():
         core = fresh_model()
         lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
         core.compile(optimizer=make_optimizer(arch_cfg, lr, len(train_seq), cfg.epochs),
                      loss=head_loss(cfg.head, cfg.max_value, cfg.min_value), jit_compile=resolve_jit(cfg.jit_compile))
     patch_multiworker_build(core, strategy)
-    backup, log = work_dir / "backup" / name, work_dir / f"history_{name}.csv"
     checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
                                                  save_weights_only=True)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience)
@@ -248,22 +252,34 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     local = strategy is tf.distribute.get_strategy()
     callbacks = [
         EpochRandomness(train_seq), *([dev_metric] if local else []), checkpoint, stopping,
-        keras.callbacks.CSVLogger(str(log), append=True),
+        EpochLog(log, remedy),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard" / name), write_graph=False, profile_batch=0),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
-        ResumeState(backup, log, checkpoint, stopping),
+        ResumeState(backup, log, checkpoint, stopping, remedy),
     ]
     core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, steps_per_epoch=len(train_seq), shuffle=False,
              callbacks=callbacks, verbose=cfg.verbose)
-    hist = read_history(log)
+    hist = read_history(log, remedy)
+    if not hist.get("val_loss"):
+        raise InputError(f"{log}: no epoch recorded after the fit; {remedy}")
     hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
     if not local:
         # Score with a local copy: every worker then holds complete scores for label regression.
         core = fresh_model()
-    core.load_weights(str(best))
+    _load_best(core, best, remedy)
     write_json(done, hist)
     shutil.rmtree(backup, ignore_errors=True)
     return core, hist
+
+
+def _load_best(core, best: Path, remedy: str) -> None:
+    """The best epoch's weights into `core`; a missing or cut checkpoint is an InputError ending with `remedy`."""
+    if not best.is_file():
+        raise InputError(f"{best}: missing (removed while the run was interrupted?); {remedy}")
+    try:
+        core.load_weights(str(best))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{best}: unreadable ({str(err).splitlines()[0][:80]}); {remedy}") from None
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -283,12 +299,24 @@ def train(cfg: TrainConfig) -> dict:
 
         preset = resolve_preset(cfg.bert_preset or arch_cfg["preset"])
     strategy = make_strategy(cfg.strategy)
+    # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files,
+    # and holds the run directory's lock: a second `train` on the same --out stops here, before it writes.
+    chief = is_chief()
+    run_dir = prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        policy = set_precision(cfg.mixed_precision)
-        return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy)
+        with run_lock(run_dir) if chief else contextlib.nullcontext():
+            try:
+                if chief:
+                    refuse_finished(run_dir)  # a job that held the lock before this one may have finished it
+                policy = set_precision(cfg.mixed_precision)
+                return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief)
+            finally:
+                keras.mixed_precision.set_global_policy(previous_policy)
     finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+        if chief:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only when empty: a run stopped by bad input before it wrote anything
 
 
 def _load_splits(cfg, spec):
@@ -342,9 +370,13 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
     """
     cache = run_dir / f"regressed_{from_stage}.npz"
     if model_sha256 and cache.is_file():
-        with np.load(cache) as data:
-            if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
-                return {role: data[role] for role in ("train", "dev")}
+        try:
+            with np.load(cache) as data:
+                if str(data["train_sha256"]) == train_digest and str(data["model_sha256"]) == model_sha256:
+                    return {role: data[role] for role in ("train", "dev")}
+        except (OSError, ValueError, KeyError, EOFError) as err:
+            raise InputError(f"{cache}: corrupt ({str(err).splitlines()[0][:80]}); delete it (a rerun regresses "
+                             "the labels again)") from None
     if stage_scores is None:
         core = split_text_model(load_stage_model(run_dir / f"{from_stage}.keras", cfg.arch))[1]
         stage_scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev")}
@@ -411,13 +443,13 @@ def graded_report(scores, labels, splits, cfg) -> dict:
 def _finished_stage(run_dir, name):
     """The report of a stage an interrupted run finished (its saved model's digest matches), else None."""
     model_path, report_path = run_dir / f"{name}.keras", run_dir / f"report_{name}.json"
-    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
-    if report is not None and model_path.is_file() and report.get("model_sha256") == sha256_file(model_path):
+    report = read_resume_json(report_path, f"delete it (a rerun writes stage {name}'s outputs again)")
+    if isinstance(report, dict) and model_path.is_file() and report.get("model_sha256") == sha256_file(model_path):
         return report
     return None
 
 
-def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
+def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief) -> dict:
     splits, train_split = _load_splits(cfg, spec)
     texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
@@ -428,9 +460,6 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy) -> dict:
         source_stage, source = _source_scores(cfg.regress_from, splits, train_split, train_digest, texts, cfg)
         first = stage_number(source_stage) + 1
     stage_list = stage_names(cfg.head, stages, first)
-    chief = is_chief()
-    # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files.
-    run_dir = prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
     keras.utils.set_random_seed(cfg.seed)
     if not accelerators_visible() and not resolve_jit(cfg.jit_compile):
         # A CPU run with the same seed repeats exactly. Not on GPUs (some kernels have no deterministic

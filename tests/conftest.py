@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 # worker starting a notebook when the rest of the suite is done. Whole modules move, so module-scoped
 # fixtures are still set up once.
 LONG_MODULES = ("test_notebooks.py", "test_integration.py", "test_resume.py", "test_bert.py", "test_distribute.py",
-                "test_annotate_stream.py", "test_export.py")
+                "test_annotate_stream.py", "test_faults.py", "test_export.py")
 
 
 def pytest_collection_modifyitems(config, items):

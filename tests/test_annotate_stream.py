@@ -263,8 +263,9 @@ def test_jsonl_and_parquet_bad_rows(tiny_run, tmp_path, capsys):
     assert skipped["line"].tolist() == [4, 5, 6, 7]
     assert [r.split(" (")[0].split(";")[0] for r in skipped["reason"]] == [
         "invalid JSON", "expected a JSON object, got list", "column 'text' is empty", "key 'extra' is not a column"]
-    assert _annotate("--model", tiny_run, "--input", src, "--output", out, "--quiet") == 2
+    assert _annotate("--model", tiny_run, "--input", src, "--output", out, "--quiet", "--overwrite") == 2
     assert "in.jsonl:4: invalid JSON" in _one_error_line(capsys)
+    assert out.is_file()  # a refused job leaves the existing output alone
 
     pytest.importorskip("pyarrow")
     frame = pd.DataFrame({"text": ["happy", None, "glad", ""], "n": [1, 2, 3, 4]})
