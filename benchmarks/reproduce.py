@@ -31,11 +31,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eqn_keras.options import PATIENCE  # noqa: E402
+# common puts this checkout first on sys.path: the eqn_keras imported below is its own, not an installed one
 from common import (  # noqa: E402
     RESULTS, ROOT, append_result, archive_dir, archive_run, archive_scores, git_commit, machine, md_table, mean_std,
     paired_difference, read_results, run_path, stage_run, write_lines,
 )
+from eqn_keras.options import PATIENCE  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work"
 ARCHS = ["ann", "cnn", "lstm", "textcnn", "bert"]
