@@ -26,8 +26,8 @@ from .fileio import (InputError, atomic_write, exclusive, lock_path, read_table,
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS
 from .sequence import tokenize
-from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, require_pyarrow,
-                          stream_format)
+from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, progress_path,
+                          require_pyarrow, stream_format)
 from .rundir import (METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model,
                      with_precision)
 
@@ -327,7 +327,8 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
     side = skipped_path(output_path) if on_bad_row == "skip" else None
     with exclusive(lock_path(output_path), output_path):
-        refuse_existing([output_path, side], overwrite)
+        if not progress_path(output_path).is_file():  # else the files are this job's, resumed below
+            refuse_existing([output_path, side], overwrite)
         return _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, threshold, stage,
                                 batch_size, part, parts, labels, label_sep, chunk_size, on_bad_row, verbose,
                                 precision, jit_compile)
@@ -351,6 +352,10 @@ def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, 
     counts, note = job.resume({"input": fingerprint(input_path), "options": options})
     if note:
         print(note, file=sys.stderr)
+    if job.finishing:  # every row was written before the job stopped: only its files remain to be put in place
+        job.complete(counts)
+        return AnnotateSummary(counts["rows"], counts["skipped"], side, counts["records"],
+                               scorer.annotator.precision, scorer.annotator.jit)
     total = _total(reader, scorer, lo, hi, counts["records"], on_bad_row)
     if counts["records"]:
         print(f"resuming {job.main.part}: {counts['records']} of {total or 'the'} rows done", file=sys.stderr)
@@ -359,7 +364,7 @@ def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, 
     job.open(counts)
     try:
         _stream(reader, scorer, job, counts, on_bad_row, total, verbose)
-        job.finish()
+        job.finish(counts)
     except InputError:
         job.discard()
         raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import keras
@@ -21,6 +22,7 @@ import numpy as np
 from .fileio import InputError, atomic_write
 
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+BACKUP_WEIGHTS = "latest.weights.h5"  # its weights; both have a previous copy, `<name>.bkp`
 _COUNTER_STRIDE = 1 << 20  # random draws per epoch and seed generator, far above any epoch's step count
 
 
@@ -117,18 +119,37 @@ def read_history(path, remedy: str = "delete it") -> dict:
     return history
 
 
+def _record_epoch(meta: Path):
+    """The epoch in a `BackupAndRestore` record, or None when the file is cut or not a record."""
+    try:
+        epoch = json.loads(meta.read_text(encoding="utf-8"))["epoch"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return epoch if isinstance(epoch, int) and epoch >= 0 else None
+
+
 def backup_epoch(backup_dir, remedy: str = "delete it") -> int:
-    """The epochs `BackupAndRestore` has saved under `backup_dir` (0 when none); a corrupt record is an InputError."""
+    """The epochs `BackupAndRestore` has saved under `backup_dir` (0 when none).
+
+    Keras writes its record in place, after the weights: a job stopped between the two (a full disk, a signal)
+    leaves it cut. With `double_checkpoint` the previous epoch's pair (`*.bkp`) is still whole: it is put back,
+    as Keras itself does when the weights cannot be read, and the stage resumes from that epoch. A corrupt
+    record without a whole previous pair is an InputError ending with `remedy`.
+    """
     meta = Path(backup_dir) / BACKUP_METADATA
     if not meta.is_file():
         return 0
-    try:
-        epoch = json.loads(meta.read_text(encoding="utf-8"))["epoch"]
-        if not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(epoch)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InputError(f"{meta}: not a readable backup record (corrupt); {remedy}") from None
-    return epoch
+    epoch = _record_epoch(meta)
+    if epoch is not None:
+        return epoch
+    weights = Path(backup_dir) / BACKUP_WEIGHTS
+    previous_meta, previous_weights = (Path(f"{p}.bkp") for p in (meta, weights))
+    previous = _record_epoch(previous_meta) if previous_meta.is_file() and previous_weights.is_file() else None
+    if previous is None:
+        raise InputError(f"{meta}: not a readable backup record (corrupt); {remedy}")
+    shutil.copyfile(previous_weights, weights)
+    shutil.copyfile(previous_meta, meta)
+    return previous
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -110,10 +110,7 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
     config, stage, model = load_run(run_dir, stage)
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config['dataset']['name']}-{config['config']['arch']}-{stage}")
     base = Path(out) / name
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{base}: cannot create the export directory ({err.strerror})") from None
+    base.mkdir(parents=True, exist_ok=True)  # an OSError names the directory; the CLI says what to do
     if version is None:
         version = _next_version(base)
     elif version < 1:
@@ -121,10 +118,7 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
     target = base / str(version)
     if target.exists():
         raise InputError(f"{target}: version {version} already exists; omit --version for the next free one")
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
-    except OSError as err:
-        raise InputError(f"{base}: cannot write the export ({err.strerror})") from None
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
     try:
         labels_file = staging / LABELS_ASSET
         labels_file.write_text("\n".join(config["dataset"]["label_names"]) + "\n", encoding="utf-8")

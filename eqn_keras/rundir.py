@@ -169,10 +169,7 @@ def prepare_run_dir(out, cfg) -> Path:
         out = Path("runs") / f"{name}-{cfg.arch}-{cfg.head}-{stamp}"
     run_dir = Path(out)
     refuse_finished(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
+    run_dir.mkdir(parents=True, exist_ok=True)  # an OSError names the directory; the CLI says what to do
     return run_dir
 
 

@@ -528,6 +528,12 @@ PROGRESS_VERSION = 1
 _COUNTS = ("chunks", "records", "rows", "skipped", "bytes", "side_bytes")
 
 
+def progress_path(output) -> Path:
+    """Where an unfinished annotation of `output` records how far it got: `<output>.progress.json`."""
+    output = Path(output)
+    return output.with_name(output.name + ".progress.json")
+
+
 class ResumableOutput:
     """An output (and an optional CSV side file) written chunk by chunk as `.part` files, with
     `<output>.progress.json` recording after each complete chunk how far they are (flushed and fsync'd).
@@ -535,12 +541,14 @@ class ResumableOutput:
     `resume(identity)` compares the recorded input fingerprint and options with this job's and returns
     the counts to continue from (zeros for a fresh start); `open` cuts the parts back to the recorded
     sizes; `finish` renames them into place and removes the progress file, so a file under the final name
-    is always complete.
+    is always complete. `finish` records that it has begun first: a job stopped while renaming (a full disk
+    while Parquet parts are assembled, a signal) resumes as `finishing` and `complete` ends the renames.
     """
 
     def __init__(self, output, fmt: str, side=None):
         self.output = Path(output)
-        self.progress = self.output.with_name(self.output.name + ".progress.json")
+        self.progress = progress_path(self.output)
+        self.finishing = False
         self.main = PartWriter(output, fmt)
         self.side = PartWriter(side, "csv") if side is not None else None
         self.identity = None
@@ -572,6 +580,12 @@ class ResumableOutput:
                 raise InputError(f"{self.progress}: an unfinished annotation with {key}={theirs.get(key)!r}, this one "
                                  f"has {mine.get(key)!r}; rerun with the same options to resume it, or delete "
                                  f"{leftovers} to start over")
+        if old.get("finishing"):
+            writers = [w for w in (self.main, self.side) if w is not None]
+            if all(w.part.exists() or w.path.exists() for w in writers):
+                self.finishing = True
+                return counts, None
+            return fresh, f"{self.progress}: a part file is missing; starting over"
         if self.main.size() < counts["bytes"] or (self.side is not None and self.side.size() < counts["side_bytes"]):
             return fresh, f"{self.progress}: the part files are shorter than recorded; starting over"
         return counts, None
@@ -581,21 +595,38 @@ class ResumableOutput:
         if self.side is not None:
             self.side.open(counts["side_bytes"])
 
-    def commit(self, counts: dict) -> None:
+    def commit(self, counts: dict, finishing: bool = False) -> None:
         """Record a complete chunk: the parts on disk first, then the progress file that points at them."""
         counts["bytes"] = self.main.sync()
         if self.side is not None:
             counts["side_bytes"] = self.side.sync()
+        self._record(counts, finishing)
+
+    def _record(self, counts: dict, finishing: bool = False) -> None:
         with atomic_write(self.progress) as handle:
-            json.dump({"version": PROGRESS_VERSION, **self.identity, "counts": counts}, handle, indent=1)
+            json.dump({"version": PROGRESS_VERSION, **self.identity, "counts": counts,
+                       **({"finishing": True} if finishing else {})}, handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
         _sync_dir(self.progress.parent)
 
-    def finish(self) -> None:
-        if self.side is not None:
-            self.side.finish()
-        self.main.finish()
+    def finish(self, counts: dict) -> None:
+        """Every part is complete: record that the renames begin, then rename (or assemble) each into place."""
+        self.commit(counts, finishing=True)
+        self.complete(counts, reopen=False)
+
+    def complete(self, counts: dict, reopen: bool = True) -> None:
+        """Rename the parts still under their `.part` names into place (all of them, or what a stopped `finish`
+        left; `reopen`: this process did not write them, so they are opened at their recorded sizes first), then
+        remove the progress file."""
+        for writer, position in ((self.side, counts.get("side_bytes", 0)), (self.main, counts["bytes"])):
+            if writer is None:
+                continue
+            if reopen:
+                if not writer.part.exists():
+                    continue  # put in place before the stop (`resume` checked that it is there)
+                writer.open(position)
+            writer.finish()
         self.progress.unlink(missing_ok=True)
 
     def discard(self) -> None:

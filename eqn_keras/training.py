@@ -302,6 +302,7 @@ def train(cfg: TrainConfig) -> dict:
     # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files,
     # and holds the run directory's lock: a second `train` on the same --out stops here, before it writes.
     chief = is_chief()
+    existed = cfg.out is not None and Path(cfg.out).exists()
     run_dir = prepare_run_dir(cfg.out, cfg) if chief else Path(tempfile.mkdtemp(prefix="eqn-worker-"))
     previous_policy = keras.mixed_precision.global_policy()
     try:
@@ -314,7 +315,7 @@ def train(cfg: TrainConfig) -> dict:
             finally:
                 keras.mixed_precision.set_global_policy(previous_policy)
     finally:
-        if chief:
+        if chief and not existed:
             with contextlib.suppress(OSError):
                 run_dir.rmdir()  # only when empty: a run stopped by bad input before it wrote anything
 

@@ -268,10 +268,12 @@ def test_a_read_only_directory(tiny_run, corpus, reference, tmp_path, read_only_
     assert main(["annotate-merge", str(part), "--output", str(ro / "merged.csv")]) == 1
     line = _error_line(capsys.readouterr().err)
     assert f"{ro / 'merged.csv'}.lock: " in line and "then rerun the command" in line
-    assert main(["export", str(tiny_run), "--out", str(ro / "models")]) != 0
-    assert str(ro / "models") in _error_line(capsys.readouterr().err)
-    assert main(["train", "--arch", "ann", "--data", str(corpus), "--out", str(ro / "run"), "--quiet"]) != 0
-    assert str(ro / "run") in _error_line(capsys.readouterr().err)
+    assert main(["export", str(tiny_run), "--out", str(ro / "models")]) == 1
+    line = _error_line(capsys.readouterr().err)
+    assert str(ro / "models") in line and "then rerun the command" in line
+    assert main(["train", "--arch", "ann", "--data", str(corpus), "--out", str(ro / "run"), "--quiet"]) == 1
+    line = _error_line(capsys.readouterr().err)
+    assert str(ro / "run") in line and "then rerun the same command" in line
     gold = tmp_path / "gold.txt"
     gold.write_text("".join(f"{i}\t{w} day\tjoy\t{i / 10}\n" for i, w in enumerate(["glad", "happy", "sad", "ok"])))
     assert main(["intensity", str(tiny_run), "--gold", str(gold), "--resamples", "0",
@@ -385,3 +387,49 @@ def test_a_corrupt_epoch_log_names_what_to_delete(train_data, trained, tmp_path)
     code, err = _run(*_train_args(train_data, out))
     assert code == 0, err[-3000:]
     _same_run(trained, out)
+
+
+# -- a job stopped while it puts its files in place ----------------------------------------------------------------
+
+@pytest.mark.parametrize("fails", ["main", "side"])
+def test_a_job_stopped_while_renaming_its_parts_completes_on_rerun(tiny_run, corpus, reference, tmp_path, monkeypatch,
+                                                                   fails):
+    """With --on-bad-row skip the skipped-rows file is put in place before the output: a disk that fills while the
+    output is moved (or assembled, for Parquet) leaves one file in place and one part. The rerun finishes the job
+    (no 'already exists' refusal, no start from scratch), to the undisturbed bytes, leaving nothing behind."""
+    from eqn_keras import tablestream
+
+    out = tmp_path / "out.csv"
+    side = Path(str(out) + ".skipped.csv")
+    real = tablestream.PartWriter.finish
+
+    def full_disk(self):
+        if (self.path == out) == (fails == "main"):
+            raise OSError(28, "No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(tablestream.PartWriter, "finish", full_disk)
+    assert main(_annotate_args(tiny_run, corpus, out, "--on-bad-row", "skip")) == 1
+    assert not out.exists() and Path(str(out) + ".progress.json").exists()
+    monkeypatch.setattr(tablestream.PartWriter, "finish", real)
+    assert main(_annotate_args(tiny_run, corpus, out, "--on-bad-row", "skip")) == 0
+    assert out.read_bytes() == reference and side.is_file()
+    assert _leftovers(out) == [] and not Path(str(side) + ".part").exists()
+
+
+def test_a_cut_backup_record_falls_back_to_the_previous_epoch(tmp_path):
+    """Keras writes its backup record after the weights: a cut record with a whole previous pair resumes from it."""
+    from eqn_keras.callbacks import BACKUP_METADATA, BACKUP_WEIGHTS, backup_epoch
+    from eqn_keras.fileio import InputError
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / BACKUP_METADATA).write_text('{"epoch": 4, "ba')
+    (backup / BACKUP_WEIGHTS).write_bytes(b"epoch 5 weights")
+    with pytest.raises(InputError, match="not a readable backup record"):
+        backup_epoch(backup)
+    (backup / f"{BACKUP_METADATA}.bkp").write_text('{"epoch": 3, "batch": -1}')
+    (backup / f"{BACKUP_WEIGHTS}.bkp").write_bytes(b"epoch 4 weights")
+    assert backup_epoch(backup) == 3
+    assert (backup / BACKUP_WEIGHTS).read_bytes() == b"epoch 4 weights"
+    assert json.loads((backup / BACKUP_METADATA).read_text())["epoch"] == 3
