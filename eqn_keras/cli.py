@@ -316,7 +316,8 @@ def parse_command(argv) -> tuple:
 def _target(args):
     """(the path a command writes, what a user does after an OS error on it): named when the error names none."""
     if args.command in ("annotate", "train"):
-        return getattr(args, "output", None) or args.out, "rerun the same command to resume where it stopped"
+        return (getattr(args, "output", None) or args.out or "the run directory",
+                "rerun the same command to resume where it stopped")
     return {"annotate-merge": getattr(args, "output", None), "export": getattr(args, "out", None),
             "evaluate": getattr(args, "output", None) or getattr(args, "run_dir", None),
             "intensity": getattr(args, "output", None) or getattr(args, "run_dir", None)}.get(args.command), \
