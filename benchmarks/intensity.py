@@ -302,6 +302,20 @@ def plot(entries, golds: dict, path: Path) -> Path | None:
     return path
 
 
+def undefined_note(gold) -> str | None:
+    """Which emotions leave a subset metric undefined for every model ('—' in its average): a subset with fewer
+    than 3 rated texts or a single rating value has no Pearson r, whatever the scores."""
+    said = []
+    for name, keep in (("r, gold ≥ moderate", lambda v: v >= gold.moderate), ("r, gold < moderate", lambda v: v < gold.moderate)):
+        for e, emotion in enumerate(gold.emotions):
+            values = gold.ratings[~np.isnan(gold.ratings[:, e]), e]
+            values = values[keep(values)]
+            if len(values) < 3 or len(np.unique(values)) < 2:
+                said.append(f"{name} is undefined for {emotion} ({len(values)} texts, rated "
+                            f"{', '.join(f'{v:g}' for v in np.unique(values)) or 'none'})")
+    return ("'—' in an average: " + "; ".join(said) + ".") if said else None
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -338,6 +352,7 @@ def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
     for gold in (*GOLDS, DEV):
         if any(r["gold"] == gold for r in rows):
             lines += [f"## {titles[gold]}", "", summary_table(rows, gold), ""]
+            lines += [f"{note}", ""] if (note := undefined_note(golds[gold])) else []
     if image is not None:
         lines += [f"![scores per gold level]({image.name})", ""]
     lines += ["## Runs", "", md_table(["run", "commit", "machine", "wall s", "command"],
