@@ -94,6 +94,10 @@ def archive_run(metrics: dict, provenance: dict, kind: str, arch, dataset, seed,
     """Archive every stage of a finished run that is not archived yet, and the run's provenance."""
     run_dir = run_path(provenance["run_dir"])
     target = results / Path(provenance["run_dir"]).name
+    # run directories named as in a checkout whatever --work was: the archive says nothing of this machine's paths
+    work = str(reproduce.WORK.resolve())
+    provenance = {**provenance, "command": provenance["command"].replace(work, "benchmarks/work"),
+                  "run_dir": provenance["run_dir"].replace(work, "benchmarks/work")}
     for stage in metrics["stages"]:
         if not (target / f"{stage}.npz").is_file():
             print(f"   scoring {', '.join(golds)} with {target.name}:{stage}", flush=True)
@@ -255,9 +259,10 @@ def summary_table(rows: list, gold: str) -> str:
     return md_table(header, lines)
 
 
-def plot(entries, golds: dict, path: Path) -> Path | None:
+def plot(entries, golds: dict, path: Path):
     """Scores against brighter-eng's gold levels per emotion, one row of panels per head of one model family
-    (the first seed of the best-correlated arch), as box plots: how the scores climb with the rated intensity."""
+    (the first seed of the best-correlated arch), as box plots: how the scores climb with the rated intensity.
+    Returns (path, markdown table of the plotted medians), or (None, None) when no model family is complete."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -273,10 +278,11 @@ def plot(entries, golds: dict, path: Path) -> Path | None:
                 clip_energies(arrays["brighter-eng"], energy)
     complete = {k: v for k, v in family.items() if len(v) == 3}
     if not complete:
-        return None
+        return None, None
     key = sorted(complete, key=lambda k: (k[0] != "goemotions", k[1] != "bert", k[1] != "textcnn", k[2]))[0]
     heads = [h for h in ("single", "multi", "coeqn", "eqn") if h in complete[key]]
     levels = np.unique(gold.ratings[~np.isnan(gold.ratings)])
+    medians = []
     fig, axes = plt.subplots(len(heads), len(gold.emotions), figsize=(2.6 * len(gold.emotions), 2.3 * len(heads)),
                              sharex=True, squeeze=False)
     for i, head in enumerate(heads):
@@ -284,6 +290,7 @@ def plot(entries, golds: dict, path: Path) -> Path | None:
         for j, emotion in enumerate(gold.emotions):
             ax = axes[i][j]
             data = [scores[gold.ratings[:, j] == level, j] for level in levels]
+            medians.append([HEAD_TITLES[head], emotion, *(f"{np.median(d):.3g}" for d in data)])
             ax.boxplot(data, showfliers=False)
             ax.set_xticks(range(1, len(levels) + 1), [f"{lv:g}" for lv in levels])
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -299,7 +306,8 @@ def plot(entries, golds: dict, path: Path) -> Path | None:
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
-    return path
+    table = md_table(["scores", "emotion", *(f"median at gold {lv:g}" for lv in levels)], medians)
+    return path, f"Medians of the plot ({key[1]} trained on {key[0]}, seed {key[2]}, brighter-eng train + dev):\n\n{table}"
 
 
 def undefined_note(gold) -> str | None:
@@ -327,7 +335,7 @@ def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
     with atomic_write(out.with_suffix(".jsonl")) as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
-    image = plot(entries, golds, out.with_suffix(".png"))
+    image, medians = plot(entries, golds, out.with_suffix(".png"))
     runs = {r["run"]: r for r in rows}
     lines = [
         "# Zero-shot emotion intensity: energies and probabilities against human ratings", "",
@@ -354,7 +362,7 @@ def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
             lines += [f"## {titles[gold]}", "", summary_table(rows, gold), ""]
             lines += [f"{note}", ""] if (note := undefined_note(golds[gold])) else []
     if image is not None:
-        lines += [f"![scores per gold level]({image.name})", ""]
+        lines += [f"![scores per gold level]({image.name})", "", medians, ""]
     lines += ["## Runs", "", md_table(["run", "commit", "machine", "wall s", "command"],
                                       [[r["run"], r["commit"], r["machine"], r["wall_s"], f"`{r['command']}`"]
                                        for r in runs.values()]), ""]
