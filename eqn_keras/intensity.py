@@ -24,6 +24,7 @@ INTENSITY_FILE = "intensity.json"
 BRIGHTER_SCALE = (0.0, 3.0)
 EMOINT_SCALE = (0.0, 1.0)
 RESAMPLES = 1000
+MAX_UNDEFINED = 0.05  # the largest share of bootstrap resamples in which a metric may be undefined
 METRICS = ("pearson", "spearman", "pearson_moderate", "pearson_low")
 METRIC_TITLES = {"pearson": "Pearson r", "spearman": "Spearman rho",
                  "pearson_moderate": "Pearson r, gold >= moderate", "pearson_low": "Pearson r, gold < moderate"}
@@ -281,11 +282,18 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
     statistic = _Statistic(predicted, gold)
     point = statistic(*statistic.groups)
     if resamples:
-        with warnings.catch_warnings():  # a metric undefined in some resamples (constant scores): its interval is None
+        with warnings.catch_warnings():  # handled below: scipy's interval is NaN if any one resample is
             warnings.simplefilter("ignore", DegenerateDataWarning)
             result = bootstrap(tuple(statistic.groups), statistic, n_resamples=resamples, vectorized=True,
                                paired=False, method="percentile", batch=50, random_state=np.random.default_rng(seed))
-        low, high = result.confidence_interval
+        # A subset metric can be undefined in a few resamples (e.g. all of a rare rating drawn out): the interval is
+        # taken over the defined ones, and given only when at most MAX_UNDEFINED of the resamples are undefined.
+        distribution = result.bootstrap_distribution
+        undefined = np.isnan(distribution).mean(axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: an undefined metric
+            low, high = np.nanpercentile(distribution, [2.5, 97.5], axis=-1)
+        low, high = (np.where(undefined <= MAX_UNDEFINED, bound, np.nan) for bound in (low, high))
     else:
         low = high = np.full_like(point, np.nan)
     k = len(METRICS)
@@ -300,6 +308,8 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
     return {"gold": gold.name, "files": gold.files, "texts": len(gold), "scale": list(gold.scale),
             "moderate_from": gold.moderate, "emotions": emotions, "average": average,
             "bootstrap": {"resamples": resamples, "confidence": 0.95, "method": "percentile", "seed": seed,
+                          "interval_over": f"the resamples where the metric is defined (none if over {MAX_UNDEFINED:.0%} "
+                                           "are not)",
                           "unit": "texts" if len(statistic.groups) == 1 else
                                   "texts, resampled within each set of texts rated for the same emotions"}}
 

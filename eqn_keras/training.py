@@ -174,16 +174,17 @@ def _walk(layer):
         yield from _walk(inner)
 
 
-def transfer_weights(target: keras.Model, source: keras.Model) -> list:
+def transfer_weights(target: keras.Model, source: keras.Model, skip=()) -> list:
     """Copy `source`'s weights into `target` layer by layer, matched by name (inside nested models too), where
-    every weight's shape agrees: a fine-tuned model starts from another run's body and hidden head layer, and
-    its own output layer when the label count differs. Returns the names of the layers left as built."""
+    every weight's shape agrees: a fine-tuned model starts from another run's body and hidden head layer. The
+    layers named in `skip` (the output layer `scores` when the labels differ) stay as built. Returns the names
+    of the layers left as built."""
     found = {layer.name: layer for layer in _walk(source) if not isinstance(layer, keras.Model)}
     kept = []
     for layer in _walk(target):
         if isinstance(layer, keras.Model) or not layer.weights:
             continue
-        other = found.get(layer.name)
+        other = None if layer.name in skip else found.get(layer.name)
         if other is None or [tuple(w.shape) for w in other.weights] != [tuple(w.shape) for w in layer.weights]:
             kept.append(layer.name)
             continue
@@ -191,20 +192,25 @@ def transfer_weights(target: keras.Model, source: keras.Model) -> list:
     return kept
 
 
+def _split_spec(spec: str) -> tuple:
+    """(run directory, stage or None) of a RUN_DIR[:STAGE] option."""
+    if not Path(spec).is_dir() and ":" in spec:
+        return tuple(spec.rsplit(":", 1))
+    return spec, None
+
+
 def _init_source(cfg):
-    """(tokenizer, core) of the run stage that `--init-from RUN[:STAGE]` names; the same arch is required."""
-    run_dir, stage = cfg.init_from, None
-    if not Path(run_dir).is_dir() and ":" in run_dir:
-        run_dir, stage = run_dir.rsplit(":", 1)
-    config, stage, model = load_run(run_dir, stage)
+    """(tokenizer, core, label names) of the run stage that `--init-from RUN[:STAGE]` names; the same arch is
+    required."""
+    config, stage, model = load_run(*_split_spec(cfg.init_from))
     if config["config"]["arch"] != cfg.arch:
         raise InputError(f"--init-from {cfg.init_from}: that run's arch is {config['config']['arch']}, this one's "
                          f"{cfg.arch}; fine-tuning starts from a run of the same arch")
-    return split_text_model(model)
+    return (*split_text_model(model), list(config["dataset"]["label_names"]))
 
 
 def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric,
-               init_core=None):
+               init_core=None, keep_output: bool = False):
     """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best.
 
     Resumable: `BackupAndRestore` keeps the last finished epoch under backup/<name>/, the CSV log keeps
@@ -224,9 +230,12 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
         model = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
                             energy_range=(cfg.min_value, cfg.max_value))
         if init_core is not None:
-            kept = transfer_weights(model, init_core)
+            # the output layer carries over only when it scores the same labels in the same order (`keep_output`)
+            kept = transfer_weights(model, init_core, skip=() if keep_output else ("scores",))
             if any(name != "scores" for name in kept):
                 print(f"[eqn-keras] --init-from: layers trained from scratch: {', '.join(kept)}", flush=True)
+            if keep_output:
+                return model  # its output bias is the source's, not the label prior
         if arch_cfg.get("prior_bias"):
             bias = prior_bias(cfg.head, train_seq.targets, cfg.max_value, cfg.min_value, arch_cfg.get("unit_scale", False))
             model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
@@ -287,6 +296,8 @@ def train(cfg: TrainConfig) -> dict:
     stages = cfg.resolved_stages()
     spec = head_spec(cfg.head)
     arch_cfg = load_arch_config(cfg.arch)
+    if cfg.init_from:  # the model is built like the run it starts from (vocabulary size, widths, ...)
+        arch_cfg = {**arch_cfg, **read_run_config(_split_spec(cfg.init_from)[0]).get("arch_config", {})}
     if cfg.arch_config:
         arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
     cfg = dataclasses.replace(cfg, epochs=arch_cfg.get("epochs", 10) if cfg.epochs is None else cfg.epochs,
@@ -468,9 +479,10 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
         tf.config.experimental.enable_op_determinism()
     _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy)
 
-    init_core = None
+    init_core, keep_output = None, False
     if cfg.init_from:  # fine-tuning: the earlier run's tokenizer (its vocabulary) and weights
-        tokenizer, init_core = _init_source(cfg)
+        tokenizer, init_core, source_labels = _init_source(cfg)
+        keep_output = source_labels == list(splits.label_names)
     else:
         tokenizer = make_tokenizer(cfg.arch, arch_cfg, train_split.texts, cfg.seq_len, preset)
     ids = {role: tokenize(tokenizer, texts[role]) for role in ("train", "dev", "test")}
@@ -498,7 +510,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
     else:
         dev_metric = DevMetric("pearson", lambda model: graded_pearson(
             predict_scores(model, ids["dev"]), texts["dev"], splits.dev.ratings, splits.label_names,
-            splits.rating_scale, cfg)["average"]["pearson"]["value"] or 0.0)
+            splits.rating_scale, cfg)["average"]["pearson"]["value"] or float("nan"))
     for name in stage_list:
         # Steps 2 and 5: a fresh model fitted on the current full labels (CoEQN, then EQN on regressed ones).
         report, scores = _finished_stage(run_dir, name), None
@@ -512,7 +524,7 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
                                         batch_size=cfg.batch_size)
             started = time.perf_counter()
             core, history = _fit_stage(name, cfg, arch_cfg, C, train_seq, dev_seq, run_dir, strategy, preset,
-                                       dev_metric, init_core)
+                                       dev_metric, init_core, keep_output)
             report, scores = _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits,
                                             spec.energy, history, started)
         results["stages"][name] = report

@@ -134,6 +134,8 @@ def test_transfer_weights_copies_the_body_and_keeps_a_new_output_layer():
            "head_units": 12}
     source, target = build_model("ann", 28, "eqn", cfg), build_model("ann", 5, "eqn", cfg)
     assert transfer_weights(target, source) == ["scores"]
+    renamed = build_model("ann", 28, "eqn", cfg)
+    assert transfer_weights(renamed, source, skip=("scores",)) == ["scores"]  # same shape, other labels
     for name in ("embedding", "dense_0"):
         for a, b in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
@@ -156,6 +158,10 @@ def test_init_from_fine_tunes_a_run_on_graded_data(tiny_run, tmp_path, capsys):
                  "--init-from", f"{tiny_run}:eqn", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     source, tuned = Annotator(tiny_run), Annotator(out)
     assert tuned.vectorizer.get_vocabulary() == source.vectorizer.get_vocabulary()  # the source's tokenizer
+    # one epoch moves the body only a little from the source's weights; a body trained from scratch is far off
+    before, after = (a.core.get_layer("embedding").get_weights()[0] for a in (source, tuned))
+    fresh = np.random.default_rng(0).uniform(-0.05, 0.05, size=before.shape)
+    assert np.abs(after - before).mean() < 0.25 * np.abs(fresh - before).mean()
     assert json.loads((out / "config.json").read_text())["config"]["init_from"] == f"{tiny_run}:eqn"
     assert main(["train", "--arch", "cnn", "--data", str(path), "--target-cols", "joy", "--init-from", str(tiny_run),
                  "--out", str(tmp_path / "other"), "--quiet"]) == 2

@@ -83,6 +83,7 @@ def test_emoint_files_rate_one_emotion_each_and_resample_within_it(tmp_path):
     pred = np.nan_to_num(gold.ratings) + rng.normal(0, 0.2, size=gold.ratings.shape)
     report = intensity_report(pred, gold, resamples=100)
     assert report["emotions"]["joy"]["texts"] == 40 and report["emotions"]["fear"]["texts"] == 25
+    assert report["bootstrap"]["unit"].startswith("texts, resampled within each set")
     assert report["emotions"]["fear"]["pearson"]["value"] == pytest.approx(
         stats.pearsonr(pred[40:, 1], gold.ratings[40:, 1])[0], abs=1e-4)
     # read_gold_files tells the formats apart by extension
@@ -181,3 +182,22 @@ def test_intensity_on_every_token_arch(arch_runs, tmp_path):
 def test_goldset_moderate_is_the_scale_middle():
     gold = GoldSet("x", ["a"], ["joy"], np.array([[0.5]]), (0.0, 1.0))
     assert gold.moderate == 0.5
+
+
+def test_an_interval_survives_a_few_degenerate_resamples_and_moderate_includes_the_middle(tmp_path):
+    """115 texts with only 6 rated 1 for an emotion: a resample can miss all 6 and leave r (gold < moderate)
+    undefined there; the interval is taken over the other resamples. A rating at the middle counts as moderate."""
+    rng = np.random.default_rng(0)
+    ratings = np.zeros((115, 1))
+    ratings[:6, 0], ratings[6:20, 0] = 1, rng.integers(2, 4, size=14)
+    gold = GoldSet("g", [f"t{i}" for i in range(115)], ["anger"], ratings, (0.0, 3.0))
+    pred = ratings + rng.normal(0, 0.7, size=ratings.shape)
+    low, high = intensity_report(pred, gold, resamples=2000)["emotions"]["anger"]["pearson_low"]["ci95"]
+    assert low is not None and high is not None and low < high
+    half = GoldSet("h", ["a", "b", "c", "d", "e", "f"], ["joy"], np.array([[0.5], [0.5], [0.9], [0.1], [0.2], [0.3]]),
+                   (0.0, 1.0))
+    report = intensity_report(np.array([[1.0], [2.0], [3.0], [0.0], [0.5], [0.2]]), half, resamples=0)
+    assert report["emotions"]["joy"]["texts_moderate"] == 3
+    assert report["emotions"]["joy"]["pearson_moderate"]["value"] == pytest.approx(
+        stats.pearsonr([1.0, 2.0, 3.0], [0.5, 0.5, 0.9])[0], abs=1e-4)
+    assert report["bootstrap"]["unit"] == "texts"
