@@ -188,10 +188,8 @@ def archived(results: Path) -> list:
 
 
 def score_name(prov: dict, stage: str) -> str:
-    """What a row's scores are: the baseline head, coeqn / eqn, or the variant's name."""
-    if prov["kind"] == "base" or prov["kind"].startswith("graded"):
-        return stage if prov["kind"] == "base" else prov["kind"]
-    return stage if prov["kind"] == "eqn" else prov["kind"]
+    """What a row's scores are: the baseline head, coeqn / eqn, or the variant's (or graded run's) name."""
+    return stage if prov["kind"] in ("base", "eqn") else prov["kind"]
 
 
 def evaluate(entries, golds: dict, resamples: int) -> list:
@@ -238,9 +236,12 @@ def summary_table(rows: list, gold: str) -> str:
         if r["gold"] == gold:
             groups.setdefault((r["dataset"], r["arch"], r["epochs"], r["max_train"], r["score"]), []).append(r)
     order = ["single", "multi", "coeqn", "eqn", *VARIANTS, "graded", *(f"graded_from_{d}" for d in DATASETS)]
+    # brighter-eng rates every emotion of every text: below moderate are the ones a text only hints at or lacks;
+    # every emoint tweet was chosen for its emotion
+    hints = " (hints)" if gold.startswith("brighter-eng") else ""
     header = ["train data", "arch", "scores", "seeds", "Pearson r", "Spearman rho", "r, gold ≥ moderate",
-              "r, gold < moderate (hints)", "r unclipped", "r − probability (paired t p)",
-              "r (hints) − probability (paired t p)"]
+              f"r, gold < moderate{hints}", "r unclipped", "r − probability (paired t p)",
+              "r (gold < moderate) − probability (paired t p)"]
     lines = []
     for key in sorted(groups, key=lambda k: (k[0], ARCHS.index(k[1]) if k[1] in ARCHS else 9, k[2], k[3] or 0,
                                              order.index(k[4]) if k[4] in order else 99)):
@@ -261,7 +262,7 @@ def summary_table(rows: list, gold: str) -> str:
 
 def plot(entries, golds: dict, path: Path):
     """Scores against brighter-eng's gold levels per emotion, one row of panels per head of one model family
-    (the first seed of the best-correlated arch), as box plots: how the scores climb with the rated intensity.
+    (the first seed of GoEmotions-trained BERT, else TextCNN, else another arch), as box plots: how the scores climb with the rated intensity.
     Returns (path, markdown table of the plotted medians), or (None, None) when no model family is complete."""
     import matplotlib
 
