@@ -149,6 +149,20 @@ def read_table(path, fmt: str | None = None, header: bool = True, names=None, se
     return frame
 
 
+def parse_range(value, option: str) -> tuple | None:
+    """(low, high) from 'LO,HI' or a pair, for `option` (named in the error); None when not given."""
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} {value}: expected LO,HI, e.g. 0,3") from None
+    if not low < high:
+        raise InputError(f"{option} {value}: expected LO < HI")
+    return low, high
+
+
 def sha256_file(path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

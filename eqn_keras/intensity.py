@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import InputError, exclusive, lock_path, read_table, read_text, require_column, write_json
+from .fileio import InputError, exclusive, lock_path, parse_range, read_table, read_text, require_column, write_json
 
 INTENSITY_FILE = "intensity.json"
 BRIGHTER_SCALE = (0.0, 3.0)
@@ -53,16 +53,7 @@ class GoldSet:
 
 def parse_scale(value, default) -> tuple:
     """(low, high) from 'LO,HI' (or a pair); `default` when None."""
-    if value is None:
-        return tuple(float(v) for v in default)
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        low, high = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise InputError(f"--gold-scale {value}: expected LO,HI, e.g. 0,3") from None
-    if not low < high:
-        raise InputError(f"--gold-scale {value}: expected LO < HI")
-    return low, high
+    return parse_range(value, "--gold-scale") or tuple(float(v) for v in default)
 
 
 def _rating(cell, where: str, column: str, scale) -> float:

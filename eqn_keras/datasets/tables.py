@@ -8,7 +8,7 @@ from pathlib import Path
 from .names import infer_label_names, parse_label_names
 from .rows import SEPARATORS, LabelMap, cell_tokens, validate_rows
 from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, TextDataset, split_dataset
-from ..fileio import InputError, read_table, require_column
+from ..fileio import InputError, parse_range, read_table, require_column
 
 
 def _missing_column_hint(frame, path) -> str:
@@ -85,6 +85,13 @@ def load_user_data(data, test_data, text_col, label_col, label_sep, label_names,
     notes = {"source": "user file", "files": {"data": {"path": str(path), "origin": "user file"}}, "seed": seed,
              "label_names_from": "label_names argument" if label_names is not None else "inferred from the labels",
              "dropped": {}}
+    train, dev, test = _split_user_sets(sets, path, test_data, seed, notes)
+    return DatasetSplits(path.stem, label_map.names, multi, train, dev, test, notes)
+
+
+def _split_user_sets(sets, path, test_data, seed, notes) -> tuple:
+    """(train, dev, test) of a user file's sets: `test_data`'s set as test and dev carved from the file, else an
+    80 / 10 / 10 seeded split; `notes` records the split and the sizes."""
     if test_data is not None:
         notes["files"]["test"] = {"path": str(Path(test_data).expanduser()), "origin": "test_data"}
         train, dev, _, rule = split_dataset(sets["train"], (DEV_FRACTION, 0), seed, path)
@@ -94,7 +101,7 @@ def load_user_data(data, test_data, text_col, label_col, label_sep, label_names,
         train, dev, test, rule = split_dataset(sets["train"], (DEV_FRACTION, TEST_FRACTION), seed, path)
         notes["split"] = rule
     notes["rows"] = {"train": len(train), "dev": len(dev), "test": len(test)}
-    return DatasetSplits(path.stem, label_map.names, multi, train, dev, test, notes)
+    return train, dev, test
 
 
 def _read_ratings(path, text_col, target_cols) -> tuple:
@@ -142,20 +149,6 @@ def _graded(path, texts, ratings, scale) -> TextDataset:
     return TextDataset(list(texts), labels, ratings)
 
 
-def parse_target_range(value) -> tuple | None:
-    """(low, high) from 'LO,HI' or a pair; None when not given."""
-    if value is None:
-        return None
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        low, high = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise InputError(f"--target-range {value}: expected LO,HI, e.g. 0,3") from None
-    if not low < high:
-        raise InputError(f"--target-range {value}: expected LO < HI")
-    return low, high
-
-
 def load_graded_data(data, test_data, text_col, target_cols, target_range, seed) -> DatasetSplits:
     """A user file whose label cells are numbers (one column per label, `target_cols`), split like
     `load_user_data`. Ratings keep their units; `rating_scale` is `target_range`, else the lowest and highest
@@ -167,7 +160,7 @@ def load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
     tables = {"train": _read_ratings(path, text_col, names)}
     if test_data is not None:
         tables["test"] = _read_ratings(test_data, text_col, names)
-    scale = parse_target_range(target_range)
+    scale = parse_range(target_range, "--target-range")
     if scale is None:
         rated = tables["train"][2][~np.isnan(tables["train"][2])]
         if rated.size == 0 or rated.min() == rated.max():
@@ -178,13 +171,5 @@ def load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
              "seed": seed, "target_cols": names, "rating_scale": list(scale),
              "rating_scale_from": "target_range" if target_range is not None else "the data file's ratings",
              "dropped": {}}
-    if test_data is not None:
-        notes["files"]["test"] = {"path": str(Path(test_data).expanduser()), "origin": "test_data"}
-        train, dev, _, rule = split_dataset(sets["train"], (DEV_FRACTION, 0), seed, path)
-        test = sets["test"]
-        notes["split"] = f"test from {test_data}; dev carved from {path.name}: {rule}"
-    else:
-        train, dev, test, rule = split_dataset(sets["train"], (DEV_FRACTION, TEST_FRACTION), seed, path)
-        notes["split"] = rule
-    notes["rows"] = {"train": len(train), "dev": len(dev), "test": len(test)}
+    train, dev, test = _split_user_sets(sets, path, test_data, seed, notes)
     return DatasetSplits(path.stem, names, True, train, dev, test, notes, rating_scale=scale)
