@@ -46,6 +46,17 @@ def make_texts(n, seed=0, multi=False):
     return names, rows
 
 
+def word_count_text(rng, filler: int):
+    """(text, {emotion: count}): `filler` filler words and 0-3 of each emotion's words, shuffled; the counts are
+    what a rater of intensity by word count would give (a learnable gold)."""
+    counts = {e: int(rng.integers(0, 4)) for e in WORDS}
+    words = [str(w) for w in rng.choice(FILLER, size=filler)]
+    for emotion, count in counts.items():
+        words += [str(w) for w in rng.choice(WORDS[emotion], size=count)]
+    rng.shuffle(words)
+    return " ".join(words), counts
+
+
 def write_csv(path, rows, names, sep=","):
     import pandas as pd
 
@@ -113,6 +124,22 @@ def arch_runs(tmp_path_factory, emotion_csv, small_vocab):
         assert main(["train", "--arch", arch, "--data", str(emotion_csv), "--epochs", "1", "--stages", "1",
                      "--arch-config", str(small_vocab), "--out", str(base / arch), "--quiet"]) == 0
     return {arch: base / arch for arch in TOKEN_ARCHS}
+
+
+@pytest.fixture(scope="session")
+def killable_train_data(tmp_path_factory, small_vocab):
+    """(CSV, --arch-config) of the runs that resume and fault tests stop mid-epoch: 600 fixture texts, so an epoch
+    lasts a fraction of a second (long enough to be caught inside one)."""
+    names, rows = make_texts(600, seed=5)
+    return write_csv(tmp_path_factory.mktemp("killable") / "emotions.csv", rows, names), small_vocab
+
+
+def killable_train_args(data, out) -> list:
+    """`eqn-keras train` arguments (without the program) of a two-stage ANN run on `killable_train_data`."""
+    csv, arch_config = data
+    return [str(a) for a in ["train", "--arch", "ann", "--data", csv, "--epochs", "4", "--patience", "1",
+                             "--batch-size", "16", "--seed", "7", "--arch-config", arch_config, "--out", out,
+                             "--quiet"]]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FILLER, WORDS, make_texts, write_csv
+from conftest import FILLER, WORDS, killable_train_args
 from eqn_keras.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,24 +288,12 @@ def test_a_read_only_directory(tiny_run, corpus, reference, tmp_path, read_only_
 
 # -- train ---------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def train_data(tmp_path_factory, small_vocab):
-    names, rows = make_texts(600, seed=5)  # epochs long enough (a fraction of a second) to be caught inside one
-    return write_csv(tmp_path_factory.mktemp("faults") / "emotions.csv", rows, names), small_vocab
-
-
-def _train_args(data, out):
-    csv, arch_config = data
-    return [str(a) for a in ["train", "--arch", "ann", "--data", csv, "--epochs", "4", "--patience", "1",
-                              "--batch-size", "16", "--seed", "7", "--arch-config", arch_config, "--out", out,
-                              "--quiet"]]
-
 
 @pytest.fixture(scope="module")
-def trained(train_data, tmp_path_factory):
+def trained(killable_train_data, tmp_path_factory):
     """An undisturbed run."""
     out = tmp_path_factory.mktemp("faults") / "reference"
-    code, err = _run(*_train_args(train_data, out))
+    code, err = _run(*killable_train_args(killable_train_data, out))
     assert code == 0, err[-3000:]
     return out
 
@@ -332,15 +320,15 @@ def _backed_up(out, stage="coeqn", epoch=1):
     return ready
 
 
-def test_two_train_jobs_on_one_run_directory(train_data, trained, tmp_path):
+def test_two_train_jobs_on_one_run_directory(killable_train_data, trained, tmp_path):
     """The second `train` on the same --out exits 2 naming it and the first job's pid, and writes nothing there;
     the first ends with the undisturbed run's files, one header in each epoch log."""
     out = tmp_path / "run"
-    first = _start(*_train_args(train_data, out))
+    first = _start(*killable_train_args(killable_train_data, out))
     _wait_for(first, _backed_up(out), "its first epoch")
     first.send_signal(signal.SIGSTOP)
     try:
-        code, err = _run(*_train_args(train_data, out))
+        code, err = _run(*killable_train_args(killable_train_data, out))
         assert code == 2
         assert f"{out}: another eqn-keras job (pid {first.pid}) is writing it" in _error_line(err)
     finally:
@@ -351,40 +339,40 @@ def test_two_train_jobs_on_one_run_directory(train_data, trained, tmp_path):
     assert (out / "history_coeqn.csv").read_text().count("epoch") == 1
 
 
-def test_train_stopped_by_sigterm_resumes(train_data, trained, tmp_path):
+def test_train_stopped_by_sigterm_resumes(killable_train_data, trained, tmp_path):
     out = tmp_path / "run"
-    job = _start(*_train_args(train_data, out))
+    job = _start(*killable_train_args(killable_train_data, out))
     _wait_for(job, _backed_up(out), "its first epoch")
     job.send_signal(signal.SIGTERM)
     code, err = _finish(job)
     assert code == 128 + signal.SIGTERM
     assert "stopped by SIGTERM; rerun the same command to resume" in _error_line(err)
     assert not (out / "metrics.json").exists()
-    code, err = _run(*_train_args(train_data, out))
+    code, err = _run(*killable_train_args(killable_train_data, out))
     assert code == 0, err[-3000:]
     _same_run(trained, out)
 
 
-def test_a_corrupt_epoch_log_names_what_to_delete(train_data, trained, tmp_path):
+def test_a_corrupt_epoch_log_names_what_to_delete(killable_train_data, trained, tmp_path):
     """Killed in CoEQN's fit, its epoch log then corrupted (two copies interleaved, as two writers left it): the
     rerun fails with one line naming the file and what to delete; after deleting that, the rerun finishes with
     the undisturbed run's files."""
     out = tmp_path / "run"
-    job = _start(*_train_args(train_data, out))
+    job = _start(*killable_train_args(killable_train_data, out))
     _wait_for(job, _backed_up(out), "its first epoch")
     job.send_signal(signal.SIGKILL)
     job.wait()
     log = out / "history_coeqn.csv"
     text = log.read_text()
     log.write_text(text + text)
-    code, err = _run(*_train_args(train_data, out))
+    code, err = _run(*killable_train_args(killable_train_data, out))
     assert code == 2
     line = _error_line(err)
     assert line.startswith(f"eqn-keras: error: {log}:") and "corrupt epoch log" in line
     assert f"delete {log}, {out / 'history_coeqn.json'} and {out / 'backup' / 'coeqn'}" in line
     log.unlink()
     subprocess.run(["rm", "-rf", str(out / "backup" / "coeqn")], check=True)
-    code, err = _run(*_train_args(train_data, out))
+    code, err = _run(*killable_train_args(killable_train_data, out))
     assert code == 0, err[-3000:]
     _same_run(trained, out)
 

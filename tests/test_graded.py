@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FILLER, WORDS
+from conftest import WORDS, word_count_text
 from eqn_keras.datasets import load_dataset
 from eqn_keras.fileio import InputError
 from eqn_keras.labels import graded_full_labels, regress_labels, rescale_ratings
@@ -32,12 +32,8 @@ def graded_frame(n=240, seed=0, holes=0.15, fear=None):
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n):
-        counts = {e: int(rng.integers(0, 4)) for e in WORDS}
-        words = [str(w) for w in rng.choice(FILLER, size=3)]
-        for emotion, count in counts.items():
-            words += [str(w) for w in rng.choice(WORDS[emotion], size=count)]
-        rng.shuffle(words)
-        row = {"text": " ".join(words), **{e: str(c) for e, c in counts.items()}}
+        text, counts = word_count_text(rng, filler=3)
+        row = {"text": text, **{e: str(c) for e, c in counts.items()}}
         if fear is not None:
             row["fear"] = fear
         for e in WORDS:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import FILLER, WORDS
+from conftest import FILLER, WORDS, word_count_text
 from eqn_keras.fileio import InputError
 from eqn_keras.intensity import (GoldSet, intensity_report, load_gold, map_emotions, read_brighter, read_emoint,
                                  read_gold_files)
@@ -25,12 +25,8 @@ def word_gold(n=150, seed=0):
     rng = np.random.default_rng(seed)
     texts, ratings = [], []
     for _ in range(n):
-        counts = {e: int(rng.integers(0, 4)) for e in WORDS}
-        words = [str(w) for w in rng.choice(FILLER, size=4)]
-        for emotion, count in counts.items():
-            words += [str(w) for w in rng.choice(WORDS[emotion], size=count)]
-        rng.shuffle(words)
-        texts.append(" ".join(words))
+        text, counts = word_count_text(rng, filler=4)
+        texts.append(text)
         ratings.append([counts[e] for e in WORDS])
     return pd.DataFrame({"id": range(n), "text": texts, **{e: [r[j] for r in ratings] for j, e in enumerate(WORDS)}})
 

@@ -9,22 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import make_texts, write_csv
+from conftest import killable_train_args
 from eqn_keras.cli import main
 
 
-@pytest.fixture(scope="module")
-def resume_data(tmp_path_factory, small_vocab):
-    """The data and its --arch-config (conftest's small vocabulary): a `_command` argument."""
-    names, rows = make_texts(600, seed=5)  # epochs long enough (a fraction of a second) to be killed inside one
-    return write_csv(tmp_path_factory.mktemp("resume") / "emotions.csv", rows, names), small_vocab
-
-
 def _command(data, out):
-    csv, arch_config = data
-    return [sys.executable, "-m", "eqn_keras.cli", "train", "--arch", "ann", "--data", str(csv), "--epochs", "4",
-            "--patience", "1", "--batch-size", "16", "--seed", "7", "--arch-config", str(arch_config),
-            "--out", str(out), "--quiet"]
+    return [sys.executable, "-m", "eqn_keras.cli", *killable_train_args(data, out)]
 
 
 def _ready(out, wait):
@@ -69,33 +59,33 @@ def _assert_same_run(expected, resumed):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(resume_data, tmp_path_factory):
+def uninterrupted(killable_train_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("resume") / "reference"
-    subprocess.run(_command(resume_data, out), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(_command(killable_train_data, out), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = json.loads((out / "metrics.json").read_text())["stages"]["coeqn"]["history"]
     assert len(history["loss"]) >= 3, "the reference must train several epochs for the kills to land inside a fit"
     return out
 
 
-def test_killed_in_every_stage_resumes_to_the_same_run(resume_data, uninterrupted, tmp_path, capsys):
+def test_killed_in_every_stage_resumes_to_the_same_run(killable_train_data, uninterrupted, tmp_path, capsys):
     """Killed after CoEQN's first epoch, during label regression and after EQN's first epoch, then rerun: the
     uninterrupted run's files. On the way, a rerun with another seed is refused, and a regressed-labels cache
     that does not name coeqn.keras's digest is not reused (its labels are zeros: reused, EQN would differ)."""
     out = tmp_path / "run"
-    _kill_when(resume_data, out, "backup/coeqn/training_metadata.json@1")  # stage 1, after its first epoch
-    args = _command(resume_data, out)[3:]
+    _kill_when(killable_train_data, out, "backup/coeqn/training_metadata.json@1")  # stage 1, after its first epoch
+    args = _command(killable_train_data, out)[3:]
     args[args.index("--seed") + 1] = "8"
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "holds an unfinished run with seed=7, this one has 8" in err and len(err.strip().splitlines()) == 1
-    _kill_when(resume_data, out, "report_coeqn.json")                      # stage 1 done: during label regression
-    _kill_when(resume_data, out, "backup/eqn/training_metadata.json@1")    # stage 2, after its first epoch
+    _kill_when(killable_train_data, out, "report_coeqn.json")                      # stage 1 done: during label regression
+    _kill_when(killable_train_data, out, "backup/eqn/training_metadata.json@1")    # stage 2, after its first epoch
     cache = out / "regressed_coeqn.npz"
     with np.load(cache) as data:
         arrays = {k: data[k] for k in data.files}
     np.savez(cache, **{**arrays, "model_sha256": "0" * 64, "train": np.zeros_like(arrays["train"]),
                        "dev": np.zeros_like(arrays["dev"])})
-    done = subprocess.run(_command(resume_data, out), capture_output=True, text=True, check=True)
+    done = subprocess.run(_command(killable_train_data, out), capture_output=True, text=True, check=True)
     assert "resuming the unfinished run" in done.stdout
     assert "stage coeqn: finished before the interruption, reused" in done.stdout
     _assert_same_run(uninterrupted, out)
