@@ -3,7 +3,8 @@
 `export_run` writes `<out>/<name>/<version>/` (TF Serving's layout) with Keras 3's `ExportArchive`:
 a `serving_default` signature (`text` -> `energy`, `top_label_id`, `top_label`, `top_score`) with the
 tokenizer inside the graph, a `token_ids` signature, the label names as an asset, and
-`assets.extra/model_card.json`. An energy head's outputs are clipped to the run's range (0-10), as
+`assets.extra/model_card.json`, and `assets.extra/tf_serving_warmup_requests`: `PredictionLog` records of raw
+texts that TF Serving runs when it loads the model, so no user request pays the first run. An energy head's outputs are clipped to the run's range (0-10), as
 `Annotator.score` gives them; `top_label_id` is the argmax of the raw scores, as the run's metrics use it.
 """
 
@@ -24,6 +25,11 @@ from .rundir import METRICS_FILE, energy_range, load_run, split_text_model
 
 LABELS_ASSET = "labels.txt"
 MODEL_CARD = "model_card.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+# texts of one to ~200 words (past the 150-token sequence length), sent one at a time and as batches of 8 and 32
+_WARMUP_WORDS = "i am so glad you came today but the waiting made me nervous and a little angry".split()
+WARMUP_LENGTHS = (1, 5, 17, 60, 200)
+WARMUP_BATCHES = (1, 8, 32)
 
 
 def _next_version(base: Path) -> int:
@@ -104,6 +110,29 @@ def build_export_archive(model: keras.Model, labels_file: Path, energy_range=Non
     return archive
 
 
+def warmup_texts() -> list[list[str]]:
+    """The warm-up batches: each length alone, then batches of every size in WARMUP_BATCHES but 1 mixing them."""
+    texts = [" ".join(_WARMUP_WORDS[i % len(_WARMUP_WORDS)] for i in range(n)) for n in WARMUP_LENGTHS]
+    batches = [[t] for t in texts]
+    batches += [[texts[i % len(texts)] for i in range(size)] for size in WARMUP_BATCHES if size > 1]
+    return batches
+
+
+def write_warmup_requests(path: Path, model_name: str) -> int:
+    """Write TF Serving's warm-up file: one `PredictionLog` (a Predict request on `serving_default`) per batch."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    batches = warmup_texts()
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in batches:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return len(batches)
+
+
 def export_run(run_dir, stage: str | None = None, name: str | None = None, version: int | None = None,
                out="saved_models") -> Path:
     """Export a run's model to `<out>/<name>/<version>/`; nothing is left behind if anything fails."""
@@ -129,6 +158,7 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
         (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",
                                         encoding="utf-8")
         (extra / LABELS_ASSET).write_text(labels_file.read_text(encoding="utf-8"), encoding="utf-8")
+        write_warmup_requests(extra / WARMUP_FILE, name)
         tokenizer, _ = split_text_model(model)
         if hasattr(tokenizer, "vocabulary"):
             # for clients of the token_ids signature, who tokenize themselves

@@ -89,6 +89,29 @@ def test_model_card_labels_and_layout(arch_runs, exports):
     assert export_run(arch_runs["textcnn"], out=path.parent.parent).name == "2"
 
 
+def test_warmup_requests_replay_through_the_signature(arch_runs, exports):
+    """TF Serving's warm-up file parses back into Predict requests on serving_default whose texts (several
+    lengths, batches of 1, 8 and 32) the SavedModel scores like the Annotator."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = exports["lstm"]
+    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+               for r in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests"))]
+    requests = [r.predict_log.request for r in records]
+    assert {r.model_spec.name for r in requests} == {"emotions-lstm-coeqn"}
+    assert {r.model_spec.signature_name for r in requests} == {"serving_default"}
+    batches = [[t.decode() for t in tf.make_ndarray(r.inputs["text"])] for r in requests]
+    assert sorted({len(b) for b in batches}) == [1, 8, 32]
+    assert len({len(t.split()) for b in batches for t in b}) >= 4  # several text lengths, some past seq_len
+    assert max(len(t.split()) for b in batches for t in b) > 150
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    annotator = Annotator(arch_runs["lstm"])
+    for request, batch in zip(requests, batches):
+        energy = signature(**{k: tf.make_ndarray(v) for k, v in request.inputs.items()})["energy"].numpy()
+        np.testing.assert_allclose(energy, annotator.score(batch), atol=1e-4)
+
+
 def test_saved_model_cli_lists_signatures(exports):
     cli = shutil.which("saved_model_cli")
     if cli is None:
