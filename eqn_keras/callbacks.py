@@ -17,12 +17,10 @@ import shutil
 from pathlib import Path
 
 import keras
-import numpy as np
 
+from .compat import BACKUP_METADATA, BACKUP_WEIGHTS, seed_states, set_seed_counter
 from .fileio import InputError, atomic_write
 
-BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
-BACKUP_WEIGHTS = "latest.weights.h5"  # its weights; both have a previous copy, `<name>.bkp`
 _COUNTER_STRIDE = 1 << 20  # random draws per epoch and seed generator, far above any epoch's step count
 
 
@@ -45,10 +43,8 @@ class EpochRandomness(keras.callbacks.Callback):
         if not self._started:  # before Keras makes the epoch iterator: the stream starts at this epoch
             self.sequence.set_epoch(epoch)
             self._started = True
-        for variable in self.model.variables:
-            if variable.path.endswith("seed_generator_state"):
-                state = variable.numpy()  # not ops.convert_to_numpy: np.array(tf.Variable) warns under NumPy 2
-                variable.assign(np.array([state[0], epoch * _COUNTER_STRIDE], dtype=state.dtype))
+        for variable in seed_states(self.model):
+            set_seed_counter(variable, epoch * _COUNTER_STRIDE)
 
 
 class DevMetric(keras.callbacks.Callback):

@@ -36,47 +36,6 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise InputError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
 
 
-def patch_multiworker_build(model: keras.Model, strategy) -> None:
-    """Work around keras-team/keras#20585: Keras 3's fit() builds a model under MultiWorkerMirroredStrategy by
-    all-reducing a data batch, which fails; build it from this worker's own share of the batch instead."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-
-    def build_from_local_batch(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, it in iterator:
-                batch = next(it)
-                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], batch)
-                break
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    model._maybe_symbolic_build = build_from_local_batch
-    _patch_scalar_mean_reduction()
-
-
-def _patch_scalar_mean_reduction() -> None:
-    """keras-team/keras#20585, second half: Keras 3 averages per-worker scalars (the loss) with
-    `strategy.reduce("MEAN", v, axis=0)`, which fails for rank-0 values; reduce them with axis=None."""
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    if getattr(tf_trainer.reduce_per_replica, "_eqn_patched", False):
-        return
-    original = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            def mean(v):
-                rank = v.values[0].shape.rank if hasattr(v, "values") else getattr(v.shape, "rank", None)
-                return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
-
-            return tf.nest.map_structure(mean, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._eqn_patched = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
-
-
 def is_chief() -> bool:
     """True unless TF_CONFIG names this process a non-chief worker (only the chief writes the run)."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from .compat import attach_logits, logits_of
 from .labels import MAX_VALUE, MIN_VALUE
 from .options import HEADS, HeadSpec
 
@@ -25,10 +26,9 @@ class EnergySigmoid(keras.layers.Layer):
 
     def call(self, logits):
         energies = self.min_value + (self.max_value - self.min_value) * keras.ops.sigmoid(logits)
-        try:  # as Keras's own sigmoid does, so the loss can use the logits (no clipped log of a saturated sigmoid)
-            energies._keras_logits = logits
-        except AttributeError:  # eager tensors take no attributes; the loss then falls back to probabilities
-            pass
+        # as Keras's own sigmoid does, so the loss can use the logits (no clipped log of a saturated sigmoid);
+        # eager tensors take no attributes: the loss then falls back to probabilities
+        attach_logits(energies, logits)
         return energies
 
     def get_config(self):
@@ -46,7 +46,7 @@ class EnergyBCE(keras.losses.Loss):
     def call(self, y_true, y_pred):
         span = self.max_value - self.min_value
         target = (y_true - self.min_value) / span
-        logits = getattr(y_pred, "_keras_logits", None)
+        logits = logits_of(y_pred)
         if logits is not None:
             return keras.losses.binary_crossentropy(target, logits, from_logits=True)
         return keras.losses.binary_crossentropy(target, (y_pred - self.min_value) / span)

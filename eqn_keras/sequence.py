@@ -43,7 +43,9 @@ def tokenize(vectorizer, texts, batch_size: int = 4096) -> np.ndarray:
     (`BertTokenIds`: keras-hub's fast path), else by calling the layer."""
     texts = list(texts)
     if not texts:
-        return np.zeros((0, vectorizer._output_sequence_length or SEQ_LEN), dtype=np.int32)
+        length = vectorizer.get_config().get("output_sequence_length")  # TextVectorization's; else BertTokenIds'
+        length = length or getattr(getattr(vectorizer, "preprocessor", None), "sequence_length", None) or SEQ_LEN
+        return np.zeros((0, length), dtype=np.int32)
     call = getattr(vectorizer, "token_ids", None) or (lambda batch: vectorizer(tf.constant(batch)))
     chunks = [np.asarray(call(texts[i:i + batch_size]), dtype=np.int32) for i in range(0, len(texts), batch_size)]
     return np.concatenate(chunks)

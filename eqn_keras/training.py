@@ -26,13 +26,14 @@ import tensorflow as tf
 from . import __version__
 from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
-from .distribute import (accelerators_visible, is_chief, make_strategy, patch_multiworker_build, resolve_jit,
+from .distribute import (accelerators_visible, is_chief, make_strategy, resolve_jit,
                          set_precision)
 from .fileio import InputError, atomic_write, read_json_object, sha256_file, write_csv, write_json
 from .heads import head_loss, head_spec, head_targets, prior_bias
 from .labels import (MAX_VALUE, MIN_VALUE, clip_energies, graded_full_labels, init_full_labels, regress_labels,
                      rescale_ratings)
 from .callbacks import DevMetric, EpochLog, EpochRandomness, ResumeState, backup_epoch, read_history
+from .compat import patch_multiworker_build
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
 from .options import PATIENCE
