@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--precision", default="auto", choices=INFERENCE_PRECISIONS,
                    help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
                         "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
-                        "bf16 rounding (see README), float32 reproduces the run's own scores")
+                        "bf16 rounding (docs/bert.md), float32 reproduces the run's own scores")
     a.add_argument("--jit-compile", default="auto", choices=JIT_MODES,
                    help="score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for float32 "
                         f"BERT runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then "

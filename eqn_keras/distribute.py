@@ -26,7 +26,7 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise InputError("--strategy multiworker: TF_CONFIG is not set; expected the cluster and this "
-                             "worker's task as JSON (see the README)")
+                             "worker's task as JSON (docs/bert.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
