@@ -255,12 +255,14 @@ kept
 
 # %% [markdown]
 # The same from the command line, for a whole file (CSV, TSV or JSONL; the rows come back with one energy
-# column per label, and `--labels` adds `annotated_labels`):
+# column per label, and `--labels` adds `annotated_labels`). In a terminal the command is `eqn-keras annotate`;
+# here it runs as `python -m eqn_keras` with the kernel's own Python, which works whether or not the
+# environment's scripts are on the PATH:
 
 # %%
 MY_CSV, SCORED_CSV = WORK / "my_texts.csv", WORK / "my_texts_scored.csv"
 pd.DataFrame({"text": MY_TEXTS}).to_csv(MY_CSV, index=False)
-# !eqn-keras annotate --model {RUN} --input {MY_CSV} --output {SCORED_CSV} --threshold tuned --labels
+# !{sys.executable} -m eqn_keras annotate --model {RUN} --input {MY_CSV} --output {SCORED_CSV} --threshold tuned --labels
 pd.read_csv(SCORED_CSV)
 
 # %% [markdown]

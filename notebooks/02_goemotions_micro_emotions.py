@@ -203,10 +203,11 @@ summary_keys = ["hit_rate", "sample_f1", "macro_f1", "micro_f1", "macro_f1_per_l
 pd.DataFrame({stage_names[s]: {k: r.get(k) for k in summary_keys} for s, r in reports.items()}).round(4)
 
 # %% [markdown]
-# The same report as text from the command line (its first lines; it also writes the reports as JSON):
+# The same report as text from the command line, `eqn-keras evaluate`, run as `python -m eqn_keras` with the
+# kernel's own Python (its first lines; it also writes the reports as JSON):
 
 # %%
-# !eqn-keras evaluate {RUN} --stage eqn --output {RUN}/evaluation_eqn.json | sed -n 1,18p
+# !{sys.executable} -m eqn_keras evaluate {RUN} --stage eqn --output {RUN}/evaluation_eqn.json | sed -n 1,18p
 
 # %% [markdown]
 # ### Table 4: hits by number of labels

