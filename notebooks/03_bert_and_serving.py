@@ -34,7 +34,7 @@
 #
 # Skipped when `eqn_keras` is already importable (a local clone installed with `pip install -e ".[test]"`).
 # Otherwise it installs, in this order: the clone this notebook sits in, a wheel you uploaded next to the
-# notebook (`python -m build` writes `dist/eqn_keras-0.1.0-py3-none-any.whl`; in Colab drop it into the
+# notebook (`python -m build` writes `dist/eqn_keras-VERSION-py3-none-any.whl`; in Colab drop it into the
 # Files pane), or `EQN_KERAS_SOURCE`. If pip upgraded packages Colab had already loaded, Colab offers to
 # restart the session: accept, then run on from the next cell.
 
