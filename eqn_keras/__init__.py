@@ -4,7 +4,7 @@ The public names below are imported lazily (PEP 562), on first use: `import eqn_
 `import eqn_keras.labels` does not pull in TensorFlow, while `from eqn_keras import train` works as before.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import importlib as _importlib
 import os as _os

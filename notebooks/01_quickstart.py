@@ -34,7 +34,7 @@
 #
 # Skipped when `eqn_keras` is already importable (a local clone installed with `pip install -e ".[test]"`).
 # Otherwise it installs, in this order: the clone this notebook sits in, a wheel you uploaded next to the
-# notebook (`python -m build` writes `dist/eqn_keras-0.1.0-py3-none-any.whl`; in Colab drop it into the
+# notebook (`python -m build` writes `dist/eqn_keras-VERSION-py3-none-any.whl`; in Colab drop it into the
 # Files pane), or `EQN_KERAS_SOURCE`. If pip upgraded packages Colab had already loaded, Colab offers to
 # restart the session: accept, then run on from the next cell.
 
@@ -89,7 +89,7 @@ print(f"TensorFlow {tf.__version__}, runtime: {RUNTIME.upper()}, {os.cpu_count()
 # ## Parameters
 #
 # The one cell to edit. The **full** setting (`SMALL = False`) trains on the whole training set for up to
-# 10 epochs, as in the project's README and `benchmarks/results/table3.md` (TextCNN on 3TFN, seed 0; over
+# 10 epochs, as in `benchmarks/results/table3.md` (TextCNN on 3TFN, seed 0; over
 # three seeds the softmax head scored 0.810 accuracy, CoEQN 0.822, EQN 0.825); it takes about 15 minutes on
 # two CPU cores. The **small** setting trains a few hundred texts for one epoch, to see every step in about
 # a minute (its numbers mean nothing). `EQN_NOTEBOOK_SMALL=1` in the environment selects it (the project's
@@ -99,7 +99,7 @@ print(f"TensorFlow {tf.__version__}, runtime: {RUNTIME.upper()}, {os.cpu_count()
 # sha256 in its card.
 
 # %% tags=["parameters"]
-SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the README's numbers
+SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the full run
 DATASET = "3tfn"  # a named dataset (goemotions, 3tfn, 6emotions, 3tsa) or a CSV / TSV / JSONL path
 ARCH = "textcnn"
 EPOCHS = 1 if SMALL else 10  # at most; early stopping keeps the best epoch by dev loss
@@ -110,7 +110,7 @@ WORK = Path("runs")  # run directories go here
 # %% [markdown]
 # ## Train CoEQN, regress the labels, train EQN
 #
-# One call runs both stages and writes a run directory (the README's "A run directory" lists its files).
+# One call runs both stages and writes a run directory (docs/getting-started.md, "The run directory", lists its files).
 # The command-line equivalent is
 # `eqn-keras train --arch textcnn --data 3tfn --out runs/3tfn-textcnn-eqn`. A finished run directory is
 # reused when you run the notebook again; delete it to train afresh.
@@ -255,12 +255,14 @@ kept
 
 # %% [markdown]
 # The same from the command line, for a whole file (CSV, TSV or JSONL; the rows come back with one energy
-# column per label, and `--labels` adds `annotated_labels`):
+# column per label, and `--labels` adds `annotated_labels`). In a terminal the command is `eqn-keras annotate`;
+# here it runs as `python -m eqn_keras` with the kernel's own Python, which works whether or not the
+# environment's scripts are on the PATH:
 
 # %%
 MY_CSV, SCORED_CSV = WORK / "my_texts.csv", WORK / "my_texts_scored.csv"
 pd.DataFrame({"text": MY_TEXTS}).to_csv(MY_CSV, index=False)
-# !eqn-keras annotate --model {RUN} --input {MY_CSV} --output {SCORED_CSV} --threshold tuned --labels
+# !{sys.executable} -m eqn_keras annotate --model {RUN} --input {MY_CSV} --output {SCORED_CSV} --threshold tuned --labels
 pd.read_csv(SCORED_CSV)
 
 # %% [markdown]
@@ -268,4 +270,5 @@ pd.read_csv(SCORED_CSV)
 #
 # - `02_goemotions_micro_emotions`: 28 emotions, multi-label, the paper's Tables 4–6 and micro-emotions.
 # - `03_bert_and_serving`: BERT through keras-hub and a TensorFlow Serving export.
-# - The README documents every option of `eqn-keras train`, your own datasets and the metrics.
+# - The documentation (docs/training.md, docs/datasets.md, docs/method.md) covers every option of `eqn-keras train`,
+#   your own datasets and the metrics.

