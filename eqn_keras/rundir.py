@@ -23,6 +23,7 @@ import tensorflow as tf
 from .fileio import InputError, atomic_write, exclusive
 from .heads import FLOAT32_LAYERS, head_spec
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask
+from .options import TrainConfig
 from .sequence import FullLabelSequence
 
 CONFIG_FILE = "config.json"
@@ -195,8 +196,6 @@ def read_resume_json(path, remedy: str):
         raise InputError(f"{path}: corrupt ({err}); {remedy}") from None
 
 
-# Options that change how a run is shown, not what it computes: a resumed run may differ in them.
-_RESUME_FREE = ("out", "verbose")
 
 
 def resume_config(run_dir: Path, config: dict) -> dict:
@@ -210,8 +209,10 @@ def resume_config(run_dir: Path, config: dict) -> dict:
     if not isinstance(old, dict):
         raise InputError(f"{run_dir / CONFIG_FILE}: not a run's config; delete {run_dir} to start over, or pass "
                          "another --out")
-    mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
-    theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
+    # options that change how a run is shown, not what it computes (out, verbose: `affects_output=False`) may differ
+    free = set(config["config"]) - set(TrainConfig.output_fields())
+    mine = {k: v for k, v in config["config"].items() if k not in free}
+    theirs = {k: v for k, v in old.get("config", {}).items() if k not in free}
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             raise InputError(f"{run_dir}: holds an unfinished run with {key}={theirs.get(key)!r}, this one has "

@@ -300,7 +300,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init_from:  # the model is built like the run it starts from (vocabulary size, widths, ...)
         arch_cfg = {**arch_cfg, **read_run_config(_split_spec(cfg.init_from)[0]).get("arch_config", {})}
     if cfg.arch_config:
-        arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
+        arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "arch_config")}
     cfg = dataclasses.replace(cfg, epochs=arch_cfg.get("epochs", 10) if cfg.epochs is None else cfg.epochs,
                               batch_size=arch_cfg.get("batch_size", 32) if cfg.batch_size is None else cfg.batch_size)
     if cfg.epochs < 1:

@@ -160,7 +160,7 @@ def load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
     tables = {"train": _read_ratings(path, text_col, names)}
     if test_data is not None:
         tables["test"] = _read_ratings(test_data, text_col, names)
-    scale = parse_range(target_range, "--target-range")
+    scale = parse_range(target_range, "target_range")
     if scale is None:
         rated = tables["train"][2][~np.isnan(tables["train"][2])]
         if rated.size == 0 or rated.min() == rated.max():
