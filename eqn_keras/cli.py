@@ -92,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or gold files: BRIGHTER-style .csv (text + one 0-3 column per emotion) or EmoInt-style "
                         "TSV (id, text, emotion, intensity 0-1)")
     i.add_argument("--stage", help="which stage's scores (default: the last one trained)")
-    i.add_argument("--map", metavar="GOLD=LABEL,...",
+    i.add_argument("--map", dest="mapping", metavar="GOLD=LABEL,...",
                    help="gold emotions whose run label has another name (names match case-insensitively)")
-    i.add_argument("--gold-scale", metavar="LO,HI", help="rating scale of gold files (default 0,3 for .csv, 0,1 for TSV)")
+    i.add_argument("--gold-scale", dest="scale", metavar="LO,HI", help="rating scale of gold files (default 0,3 for .csv, 0,1 for TSV)")
     i.add_argument("--data-dir", help="folder holding brighter-eng/ and emoint/ (default: $EQN_DATA_DIR, else download)")
     i.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (0: none)")
     i.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -203,8 +203,8 @@ def cmd_intensity(args) -> int:
     from .intensity import evaluate_intensity, format_report
 
     gold = args.gold[0] if len(args.gold) == 1 else args.gold
-    report = evaluate_intensity(args.run_dir, gold, stage=args.stage, mapping=args.map, data_dir=args.data_dir,
-                                scale=args.gold_scale, resamples=args.resamples, seed=args.seed,
+    report = evaluate_intensity(args.run_dir, gold, stage=args.stage, mapping=args.mapping, data_dir=args.data_dir,
+                                scale=args.scale, resamples=args.resamples, seed=args.seed,
                                 batch_size=args.batch_size, output=args.output)
     print(format_report(report))
     return 0

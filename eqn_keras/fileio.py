@@ -88,7 +88,7 @@ def refuse_existing(paths, overwrite: bool = False, output: str = "output") -> N
         return
     for path in paths:
         if path is not None and Path(path).exists():
-            raise InputError(f"{path}: already exists; pass ", Param("overwrite"), " to replace it, or choose "
+            raise InputError(f"{path}: already exists; pass ", Param("overwrite", True), " to replace it, or choose "
                              "another ", Param(output))
 
 
