@@ -62,8 +62,9 @@ def option(default=None, help=None, *, flag=None, cli=True, affects_output=True,
     """A dataclass field that is an option of a command: its default, its help, and how it is used.
 
     `flag`: its command-line name (default `--` + the field name with dashes); `cli=False`: not on the command
-    line. `affects_output=False`: it does not change what the command writes (progress bars, how much is held in
-    memory at once, whether an existing file may be replaced); the others make up a resumed job's identity.
+    line. `affects_output=False`: it does not change what the command writes (a progress bar, whether an existing
+    file may be replaced, how Beam shards its output); the others make up a resumed job's identity (batch and chunk
+    sizes and XLA among them: they move float round-off, and chunks are a Parquet output's row groups).
     `beam`: which values `annotate --runner` supports (True: any, False: only the default, or a tuple of
     values). The rest (type, choices, metavar, action, required, ...) goes to `ArgumentParser.add_argument`.
     """
