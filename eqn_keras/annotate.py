@@ -21,19 +21,19 @@ import numpy as np
 import pandas as pd
 
 from .distribute import inference_jit
-from .fileio import (InputError, atomic_write, exclusive, lock_path, read_table, refuse_existing, require_column,
-                     write_json)
+from .fileio import (InputError, Param, atomic_write, exclusive, lock_path, read_table, refuse_existing,
+                     require_column, write_json)
 from .labels import clip_energies, threshold_annotate, threshold_label_names
-from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS
+from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS, AnnotateOptions
 from .sequence import tokenize
-from .tablestream import (CHUNK_SIZE, ResumableOutput, TableReader, encode_chunk, fingerprint, progress_path,
-                          require_pyarrow, stream_format)
+from .tablestream import (ResumableOutput, TableReader, encode_chunk, fingerprint, progress_path, require_pyarrow,
+                          stream_format)
 from .rundir import (METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model,
                      with_precision)
 
 TUNED = "tuned"
 LABELS_COLUMN = "annotated_labels"
-LABEL_SEP = "|"
+LABEL_SEP = AnnotateOptions.label_sep  # the default separator of the names in annotated_labels
 PREDICT_BATCH_SIZE = 256  # texts per forward pass unless models/<arch>.json sets predict_batch_size
 
 
@@ -46,7 +46,7 @@ def parse_threshold(value):
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number):
-        raise InputError(f"--threshold {value}: expected a number or '{TUNED}' (the run's dev-tuned threshold)")
+        raise InputError(Param("threshold", value), f": expected a number or '{TUNED}' (the run's dev-tuned threshold)")
     return number
 
 
@@ -57,8 +57,8 @@ def tuned_threshold(run_dir, stage: str) -> float:
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8")).get("stages", {}).get(stage, {}).get("threshold")
     if stored is None:
-        raise InputError(f"{path}: no dev-tuned threshold for stage '{stage}' (an unfinished run?); "
-                         "pass a number to --threshold")
+        raise InputError(f"{path}: no dev-tuned threshold for stage '{stage}' (an unfinished run?); pass a number "
+                         "to ", Param("threshold"))
     return float(stored)
 
 
@@ -153,7 +153,7 @@ def check_columns(columns, text_col: str, label_names, path, labels: bool = Fals
     if clash:
         raise InputError(f"{path}: column '{clash[0]}' has a label's name; rename it so the scores can be added")
     if labels and LABELS_COLUMN in columns:
-        raise InputError(f"{path}: column '{LABELS_COLUMN}' exists; rename it so --labels can add it")
+        raise InputError(f"{path}: column '{LABELS_COLUMN}' exists; rename it so ", Param("labels"), " can add it")
 
 
 class TableAnnotator:
@@ -161,37 +161,43 @@ class TableAnnotator:
     appends one energy column per label (clipped, 2 decimals) and, with `labels`, `annotated_labels`.
 
     The one scoring step of every file path (streaming, in memory, `--shard`), kept free of files so another
-    driver (e.g. a Beam DoFn) can call it on its own batches. `threshold` and `labels`: see `Annotator.annotate_scores`.
+    driver (e.g. a Beam DoFn) can call it on its own batches. `options`: an `AnnotateOptions` (its scoring fields:
+    stage, text_col, threshold, labels, label_sep, batch_size, precision), or its fields as keywords;
+    `threshold` and `labels`: see `Annotator.annotate_scores`. XLA is the driver's choice (`choose_jit`).
     """
 
-    def __init__(self, run_dir, stage: str | None = None, text_col: str = "text", threshold=None,
-                 labels: bool = False, label_sep: str = LABEL_SEP, batch_size: int | None = None,
-                 precision: str = "float32", jit_compile: bool | None = None):
-        parse_threshold(threshold)  # bad values fail before the model loads
-        if labels and not label_sep:
-            raise InputError("--label-sep: expected a non-empty separator for the annotated label names")
-        self.annotator = Annotator(run_dir, stage, precision, jit_compile)
-        self.threshold = self.annotator.threshold(threshold)  # a missing tuned threshold fails here
+    def __init__(self, run_dir, options: AnnotateOptions | None = None, **values):
+        options = AnnotateOptions.with_values(options, **values)
+        parse_threshold(options.threshold)  # bad values fail before the model loads
+        if options.labels and not options.label_sep:
+            raise InputError(Param("label_sep"), ": expected a non-empty separator for the annotated label names")
+        if options.batch_size is not None and options.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {options.batch_size!r}")
+        self.annotator = Annotator(run_dir, options.stage, options.precision)
+        self.threshold = self.annotator.threshold(options.threshold)  # a missing tuned threshold fails here
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
-            if labels else None
-        self.text_col, self.labels, self.label_sep = text_col, labels, label_sep
-        self.batch_size = int(self.annotator.batch_size if batch_size is None else batch_size)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            if options.labels else None
+        self.text_col, self.labels, self.label_sep = options.text_col, options.labels, options.label_sep
+        self.batch_size = int(self.annotator.batch_size if options.batch_size is None else options.batch_size)
+        self.given = options
 
     @property
     def label_names(self) -> list:
         return self.annotator.label_names
 
-    def options(self) -> dict:
-        """Everything that decides the output's values (a resumed job must match them)."""
+    def options(self, **resolved) -> dict:
+        """Everything that decides the output's values (a resumed job must match them): the options' fields that
+        affect the output (`AnnotateOptions.output_identity`) as this scorer resolved them (the stage, the tuned
+        threshold, the precision and XLA chosen) or as a driver did (`resolved`, e.g. the shard), the model file,
+        and the threshold the label names use."""
         model = self.annotator.run_dir / f"{self.annotator.stage}.keras"
         stat = model.stat()
+        resolved = self.given.output_identity(**{
+            "stage": self.annotator.stage, "threshold": self.threshold,
+            "label_sep": self.label_sep if self.labels else None, "batch_size": self.batch_size,
+            "precision": self.annotator.precision, "jit_compile": self.annotator.jit, **resolved})
         return {"model": str(model.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns,
-                "text_col": self.text_col, "threshold": self.threshold, "labels": self.labels,
-                "label_threshold": self.label_threshold, "label_sep": self.label_sep if self.labels else None,
-                "batch_size": self.batch_size, "precision": self.annotator.precision,
-                "jit_compile": self.annotator.jit}
+                "label_threshold": self.label_threshold, **resolved}
 
     def choose_jit(self, requested: str, rows) -> bool:
         """Resolve --jit-compile (auto | on | off) for a job of `rows` texts (a count or a function giving it)."""
@@ -250,9 +256,9 @@ def parse_shard(shard: str | None):
     try:
         i, n = (int(part) for part in str(shard).split("/"))
     except ValueError:
-        raise InputError(f"--shard {shard}: expected i/n, e.g. 0/4 for the first of four parts") from None
+        raise InputError(Param("shard", shard), ": expected i/n, e.g. 0/4 for the first of four parts") from None
     if n < 1 or not 0 <= i < n:
-        raise InputError(f"--shard {shard}: expected 0 <= i < n")
+        raise InputError(Param("shard", shard), ": expected 0 <= i < n")
     return i, n
 
 
@@ -280,7 +286,8 @@ def _bad_row(reader, where, reason) -> InputError:
         place = f"{reader.path}: row {where}"
     else:
         place = f"{reader.path}:{where}"
-    return InputError(f"{place}: {reason} (--on-bad-row skip annotates the other rows and lists the skipped ones)")
+    return InputError(f"{place}: {reason} (", Param("on_bad_row", "skip"), " annotates the other rows and lists the "
+                      "skipped ones)")
 
 
 def _chunk_errors(scorer, chunk) -> np.ndarray:
@@ -288,12 +295,12 @@ def _chunk_errors(scorer, chunk) -> np.ndarray:
     return np.where(chunk.good, scorer.errors(chunk.frame), chunk.error)
 
 
-def annotate_file(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
-                  stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
-                  labels: bool = False, label_sep: str = LABEL_SEP, chunk_size: int = CHUNK_SIZE,
-                  on_bad_row: str = "error", verbose: int = 1, precision: str = "float32",
-                  jit_compile: str = "auto", overwrite: bool = False) -> AnnotateSummary:
+def annotate_file(run_dir, input_path, output_path, *, options: AnnotateOptions | None = None,
+                  **values) -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
+
+    `options`: an `AnnotateOptions`; or its fields as keywords (`annotate_file(run, src, dst, threshold="tuned")`),
+    which set those fields of `options` (default: every field's default, what `eqn-keras annotate` does).
 
     Memory holds one chunk (`chunk_size` rows) whatever the input size. The output is written as
     `<output>.part` with `<output>.progress.json` after each chunk; the same call after a crash continues
@@ -303,67 +310,65 @@ def annotate_file(run_dir, input_path, output_path, text_col: str = "text", thre
     reason, in `<output>.skipped.csv`. `shard='i/n'` annotates the i-th of n contiguous parts of the rows
     (their outputs concatenate back in order, see `merge_tables`). `chunk_size=0` is the in-memory path
     (`annotate_file_in_memory`). `threshold`, `labels`, `label_sep`: see `Annotator.annotate_scores`;
-    `precision`: see `Annotator`; `jit_compile` (auto | on | off): XLA, see `inference_jit`.
+    `precision`: see `Annotator` (auto by default); `jit_compile` (auto | on | off): XLA, see `inference_jit`.
 
     One job per output: it holds `<output>.lock` (see `exclusive`) while it writes, and another job on the same
     output fails at once. A file already at `output` (or the skipped-rows file) is refused unless `overwrite`;
     it is replaced only when the new one is complete.
     """
-    if jit_compile not in JIT_MODES:
-        raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
-    if chunk_size == 0:
-        if on_bad_row != "error":
-            raise InputError(f"--on-bad-row {on_bad_row}: needs streaming; expected --chunk-size > 0")
-        return annotate_file_in_memory(run_dir, input_path, output_path, text_col, threshold, stage, batch_size,
-                                       shard, labels, label_sep, verbose, precision, jit_compile, overwrite)
-    if chunk_size < 0:
-        raise InputError(f"--chunk-size {chunk_size}: expected a positive number of rows (0: whole file in memory)")
-    if on_bad_row not in BAD_ROW_POLICIES:
-        raise InputError(f"--on-bad-row {on_bad_row}: expected one of {', '.join(BAD_ROW_POLICIES)}")
-    part, parts = parse_shard(shard)
+    options = AnnotateOptions.with_values(options, **values)
+    if options.jit_compile not in JIT_MODES:
+        raise InputError(Param("jit_compile", options.jit_compile), f": expected one of {', '.join(JIT_MODES)}")
+    if options.chunk_size == 0:
+        if options.on_bad_row != "error":
+            raise InputError(Param("on_bad_row", options.on_bad_row), ": needs streaming; expected ",
+                             Param("chunk_size"), " > 0")
+        return annotate_file_in_memory(run_dir, input_path, output_path, options=options)
+    if options.chunk_size < 0:
+        raise InputError(Param("chunk_size", options.chunk_size), ": expected a positive number of rows (0: whole "
+                         "file in memory)")
+    if options.on_bad_row not in BAD_ROW_POLICIES:
+        raise InputError(Param("on_bad_row", options.on_bad_row), f": expected one of {', '.join(BAD_ROW_POLICIES)}")
+    part, parts = parse_shard(options.shard)
     fmt_out = stream_format(output_path)
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
-    side = skipped_path(output_path) if on_bad_row == "skip" else None
+    side = skipped_path(output_path) if options.on_bad_row == "skip" else None
     with exclusive(lock_path(output_path), output_path):
         if not progress_path(output_path).is_file():  # else the files are this job's, resumed below
-            refuse_existing([output_path, side], overwrite)
-        return _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, threshold, stage,
-                                batch_size, part, parts, labels, label_sep, chunk_size, on_bad_row, verbose,
-                                precision, jit_compile)
+            refuse_existing([output_path, side], options.overwrite, "output_path")
+        return _annotate_stream(run_dir, input_path, output_path, fmt_out, side, part, parts, options)
 
 
-def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, text_col, threshold, stage, batch_size,
-                     part, parts, labels, label_sep, chunk_size, on_bad_row, verbose, precision, jit_compile):
+def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, part, parts, options):
     """`annotate_file`'s streaming path, run while the output's lock is held."""
-    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
-    reader = TableReader(input_path, chunk_size)
+    scorer = TableAnnotator(run_dir, options)
+    reader = TableReader(input_path, options.chunk_size)
     scorer.check_columns(reader.columns, input_path)
     lo, hi = 0, None
     if parts > 1:
         n = reader.count(exact=True)
         lo, hi = part * n // parts, (part + 1) * n // parts
     # auto needs only "at least XLA_MIN_ROWS rows?": counted no further than that
-    scorer.choose_jit(jit_compile, lambda: reader.count_upto(XLA_MIN_ROWS) if hi is None else hi - lo)
+    scorer.choose_jit(options.jit_compile, lambda: reader.count_upto(XLA_MIN_ROWS) if hi is None else hi - lo)
     job = ResumableOutput(output_path, fmt_out, side)
-    options = {**scorer.options(), "chunk_size": chunk_size, "shard": [part, parts], "on_bad_row": on_bad_row,
-               "output_format": fmt_out}
-    counts, note = job.resume({"input": fingerprint(input_path), "options": options})
+    identity = {**scorer.options(shard=[part, parts]), "output_format": fmt_out}
+    counts, note = job.resume({"input": fingerprint(input_path), "options": identity})
     if note:
         print(note, file=sys.stderr)
     if job.finishing:  # every row was written before the job stopped: only its files remain to be put in place
         job.complete(counts)
         return AnnotateSummary(counts["rows"], counts["skipped"], side, counts["records"],
                                scorer.annotator.precision, scorer.annotator.jit)
-    total = _total(reader, scorer, lo, hi, counts["records"], on_bad_row)
+    total = _total(reader, scorer, lo, hi, counts["records"], options.on_bad_row)
     if counts["records"]:
         print(f"resuming {job.main.part}: {counts['records']} of {total or 'the'} rows done", file=sys.stderr)
     resumed_from = counts["records"]
-    reader = TableReader(input_path, chunk_size, start=lo + resumed_from, stop=hi)
+    reader = TableReader(input_path, options.chunk_size, start=lo + resumed_from, stop=hi)
     job.open(counts)
     try:
-        _stream(reader, scorer, job, counts, on_bad_row, total, verbose)
+        _stream(reader, scorer, job, counts, options.on_bad_row, total, options.verbose)
         job.finish(counts)
     except InputError:
         job.discard()
@@ -457,33 +462,32 @@ def _read_whole(path):
     return pd.read_parquet(path)
 
 
-def annotate_file_in_memory(run_dir, input_path, output_path, text_col: str = "text", threshold=None,
-                            stage: str | None = None, batch_size: int | None = None, shard: str | None = None,
-                            labels: bool = False, label_sep: str = LABEL_SEP, verbose: int = 1,
-                            precision: str = "float32", jit_compile: str = "auto",
-                            overwrite: bool = False) -> AnnotateSummary:
-    """The whole file read, scored and written at once (what `annotate` did before streaming; `--chunk-size 0`).
+def annotate_file_in_memory(run_dir, input_path, output_path, *, options: AnnotateOptions | None = None,
+                            **values) -> AnnotateSummary:
+    """The whole file read, scored and written at once (what `annotate` did before streaming; `chunk_size=0`).
 
     Memory grows with the file; kept as the reference the streaming path is measured and tested against.
+    `options` (or its fields as keywords): as for `annotate_file`; `chunk_size` and `on_bad_row` do not apply.
     """
-    part, parts = parse_shard(shard)
+    options = AnnotateOptions.with_values(options, **values)
+    part, parts = parse_shard(options.shard)
     fmt_out = stream_format(output_path)
-    refuse_existing([output_path], overwrite)  # before the model loads; checked again under the lock
-    scorer = TableAnnotator(run_dir, stage, text_col, threshold, labels, label_sep, batch_size, precision)
+    refuse_existing([output_path], options.overwrite, "output_path")  # before the model loads; again under the lock
+    scorer = TableAnnotator(run_dir, options)
     frame = _read_whole(input_path)
     if parts > 1:
         frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]
     scorer.check_columns(list(frame.columns), input_path)
-    scorer.choose_jit(jit_compile, len(frame))
+    scorer.choose_jit(options.jit_compile, len(frame))
     blank = np.flatnonzero(scorer.errors(frame) != "")
     if len(blank):
-        raise InputError(f"{input_path}: row {frame.index[blank[0]] + 1}, column '{text_col}': empty text; expected "
-                         f"non-empty text ({len(blank)} empty row(s))")
+        raise InputError(f"{input_path}: row {frame.index[blank[0]] + 1}, column '{options.text_col}': empty text; "
+                         f"expected non-empty text ({len(blank)} empty row(s))")
     out_dir = Path(output_path).parent
     if not out_dir.is_dir():
         raise InputError(f"{output_path}: directory '{out_dir}' does not exist")
     with exclusive(lock_path(output_path), output_path):
-        refuse_existing([output_path], overwrite)
+        refuse_existing([output_path], options.overwrite, "output_path")
         result = scorer(frame)
         with atomic_write(output_path, "wb") as handle:
             if fmt_out == "parquet":

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .fileio import InputError
+from .fileio import InputError, Param
 from .heads import build_head
 from .labels import MAX_VALUE, MIN_VALUE
 from .layers import PaddingMask
@@ -45,20 +45,20 @@ def resolve_preset(preset: str) -> str:
     if path.is_dir():
         if _is_hf_checkpoint(path) or _is_keras_hub_preset(path):
             return str(path)
-        raise InputError(f"--bert-preset {preset}: directory is not a BERT checkpoint; looked for "
+        raise InputError(Param("bert_preset", preset), ": directory is not a BERT checkpoint; looked for "
                          "config.json + model.safetensors + vocab.txt (Hugging Face) or config.json + "
                          "metadata.json (keras-hub preset)")
     if preset in ENCODERS:
         fetched = resolve_encoder(preset)
         if fetched is None:
-            raise InputError(f"--bert-preset {preset}: the offline encoder is not fetched yet; "
+            raise InputError(Param("bert_preset", preset), ": the offline encoder is not fetched yet; "
                              f"run 'eqn-keras encoder get {preset}'")
         return str(fetched)
     if preset in keras_hub.models.BertBackbone.presets:
         return preset
     known = ", ".join(sorted(keras_hub.models.BertBackbone.presets)[:6])
-    raise InputError(f"--bert-preset {preset}: not found; looked for a local directory (Hugging Face or keras-hub "
-                     f"checkpoint), an offline encoder ({', '.join(ENCODERS)}), and keras-hub BERT presets ({known}, ...)")
+    raise InputError(Param("bert_preset", preset), ": not found; looked for a local directory (Hugging Face or "
+                     f"keras-hub checkpoint), an offline encoder ({', '.join(ENCODERS)}), and keras-hub BERT presets ({known}, ...)")
 
 
 @keras.saving.register_keras_serializable(package="eqn_keras")

@@ -9,121 +9,56 @@ import signal
 import sys
 from pathlib import Path
 
+from .options import positive_int
+
 
 EXIT_BAD_INPUT = 2  # a one-line error about the command: bad input, or another job holds the output
 EXIT_OS_ERROR = 1   # a one-line error from the operating system (no space, read-only, ...): rerun once it is fixed
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
-def _positive_int(value: str) -> int:
-    """argparse type for counts and sizes: 0 or a negative number is an error, not a silent default."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser that remembers the flag of each destination: an error naming a library parameter
+    (`fileio.Param`) is shown with the flag that sets it. Its subcommands' parsers are CommandParsers too."""
+
+    def __init__(self, *args, **kwargs):
+        self.flags, self.commands = {}, {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings:
+            self.flags.setdefault(action.dest, max(action.option_strings, key=len))
+        return action
+
+    def add_subparsers(self, **kwargs):
+        action = super().add_subparsers(**kwargs)
+        self.commands = action.choices
+        return action
 
 
-def _add_data_args(p):
-    p.add_argument("--data", required=True, help="dataset name (goemotions, 3tfn, 6emotions, 3tsa, 7health) or a CSV/TSV/JSONL path")
-    p.add_argument("--data-dir", help="folder holding the named datasets (default: $EQN_DATA_DIR, else download)")
-    p.add_argument("--test-data", help="your own test file (same columns as --data)")
-    p.add_argument("--text-col", help="text column of a user file (default: text)")
-    p.add_argument("--label-col", help="label column of a user file (default: label or labels)")
-    p.add_argument("--label-sep", help="separator between several labels in one cell, e.g. ','")
-    p.add_argument("--label-names", help="label names: comma-separated, or a file with one name per line")
-    p.add_argument("--target-cols", metavar="COL,COL,...",
-                   help="graded data: the columns of a user file holding each label's rated intensity (numbers; an "
-                        "empty cell = not rated, filled in by label regression); they name the labels")
-    p.add_argument("--target-range", metavar="LO,HI",
-                   help="the ratings' scale, rescaled to the energy range (default: the data file's lowest and "
-                        "highest rating)")
+_positive_int = positive_int  # argparse type: a count or size of at least 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .options import ARCHS, BAD_ROW_POLICIES, HEADS, INFERENCE_PRECISIONS, JIT_MODES, PATIENCE, XLA_MIN_ROWS
-    from .tablestream import CHUNK_SIZE
+    from .options import AnnotateOptions, TrainConfig, add_options
 
-    parser = argparse.ArgumentParser(prog="eqn-keras", description="Expansion Quantization Network for emotion annotation.")
+    parser = CommandParser(prog="eqn-keras", description="Expansion Quantization Network for emotion annotation.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    # the options of train and annotate are the fields of TrainConfig and AnnotateOptions (default, help, type)
     t = sub.add_parser("train", help="train CoEQN then EQN (or a baseline head) and write a run directory")
-    t.add_argument("--arch", required=True, choices=ARCHS)
-    _add_data_args(t)
-    t.add_argument("--head", default="eqn", choices=list(HEADS),
-                   help="eqn (default); single / multi baselines; eqn_bce = energies under sigmoid + BCE")
-    t.add_argument("--stages", type=int,
-                   help="1 stops after CoEQN; default 2 (EQN); 3+ regress again from the previous stage")
-    t.add_argument("--regress-from", metavar="RUN_DIR[:STAGE]",
-                   help="regress labels from an earlier run's stage (default its last) instead of training CoEQN")
-    t.add_argument("--init-from", metavar="RUN_DIR[:STAGE]",
-                   help="fine-tune: start every stage from an earlier run's weights and tokenizer (same arch; the "
-                        "output layer is new when the label count differs), e.g. a GoEmotions run on rated data")
-    t.add_argument("--regress-temperature", type=float, default=1.0,
-                   help="temperature on the regressed scores: >1 softer, <1 closer to 0/10 (default 1, the paper)")
-    t.add_argument("--epochs", type=_positive_int, help="at most this many epochs (default: the arch's, 10; BERT 3)")
-    t.add_argument("--batch-size", type=_positive_int, help="default: the arch's (32)")
-    t.add_argument("--seq-len", type=_positive_int, default=150)
-    t.add_argument("--max-train", type=_positive_int, help="train on a seeded random subset of N texts (a quick try)")
-    t.add_argument("--patience", type=int, default=PATIENCE, help="early-stopping patience in epochs")
-    t.add_argument("--learning-rate", type=float)
-    t.add_argument("--arch-config", metavar="JSON",
-                   help="a JSON file whose keys override the arch's models/<arch>.json (e.g. optimizer, dropout)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--bert-preset", help="BERT checkpoint: HF or keras-hub directory, 'minilm', or a keras-hub preset name")
-    t.add_argument("--mixed-precision", choices=("bfloat16", "float16"), help="mixed precision (GPUs, TPUs)")
-    t.add_argument("--jit-compile", default="auto", choices=JIT_MODES,
-                   help="XLA: auto = on where a GPU/TPU is visible")
-    t.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker", "tpu"),
-                   help="tf.distribute strategy; multiworker reads TF_CONFIG")
-    t.add_argument("--out", help="run directory (default runs/<data>-<arch>-<head>-<time>)")
+    add_options(t, TrainConfig)
     t.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     t.add_argument("--export", action="store_true", help="export the last stage to saved_models/ for TF Serving")
     t.add_argument("--export-dir", default="saved_models", help="where --export writes (default saved_models)")
 
     a = sub.add_parser("annotate", help="add one energy column per label (clipped to the run's range, 0-10) to a CSV/TSV/JSONL file")
-    a.add_argument("--model", required=True, help="run directory")
-    a.add_argument("--stage", help="which stage's model (default: the last one trained)")
-    a.add_argument("--input", required=True)
-    a.add_argument("--output", required=True)
-    a.add_argument("--overwrite", action="store_true",
-                   help="replace a file already at --output (default: refuse it; an unfinished job of the same "
-                        "options resumes either way)")
-    a.add_argument("--text-col", default="text")
-    a.add_argument("--threshold", metavar="H|tuned",
-                   help="energies whose raw (unclipped) score is below h become 0 (paper eq. 8); 'tuned' = the "
-                        "stage's threshold tuned for macro-F1 on the dev split (metrics.json)")
-    a.add_argument("--labels", action="store_true",
-                   help="add a column 'annotated_labels': the names of the labels at or above the threshold "
-                        "(--threshold, else the tuned one; the scores are then not zeroed), joined by --label-sep")
-    a.add_argument("--label-sep", default="|", help="separator of the names in 'annotated_labels' (default '|')")
-    a.add_argument("--batch-size", type=_positive_int,
-                   help="texts per forward pass (default: the arch's predict_batch_size in models/<arch>.json, else 256)")
-    a.add_argument("--precision", default="auto", choices=INFERENCE_PRECISIONS,
-                   help="what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native "
-                        "bf16 matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by "
-                        "bf16 rounding (docs/bert.md), float32 reproduces the run's own scores")
-    a.add_argument("--jit-compile", default="auto", choices=JIT_MODES,
-                   help="score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for float32 "
-                        f"BERT runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then "
-                        "scores faster; energies differ from off by float round-off)")
-    a.add_argument("--shard", help="i/n: annotate only the i-th of n contiguous parts (one per machine); "
-                                   "join the outputs with annotate-merge")
-    a.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
-                   help=f"rows read, scored and written at a time (default {CHUNK_SIZE}); memory holds one chunk. "
-                        "0 = the whole file in memory at once (no resume)")
-    a.add_argument("--on-bad-row", default="error", choices=BAD_ROW_POLICIES,
-                   help="error (default): check every row first and stop at the first unusable one (empty text, "
-                        "unparsable record), naming its line; skip: annotate the rest and list the skipped rows "
-                        "with line and reason in OUTPUT.skipped.csv")
-    a.add_argument("--quiet", action="store_true", help="no progress bar")
-    a.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, PrismRunner, "
-                                    "DataflowRunner, FlinkRunner, SparkRunner; needs eqn-keras[beam]): --input may be "
-                                    "a glob of shards, --output is the prefix of sharded outputs, and options this "
-                                    "command does not know are Beam pipeline options")
-    a.add_argument("--num-shards", type=int, default=0, help="with --runner: output shards (default: the runner's choice)")
+    a.add_argument("--model", required=True, dest="run_dir", metavar="MODEL", help="run directory")
+    add_options(a, AnnotateOptions, only=("stage",))
+    a.add_argument("--input", required=True, dest="input_path", metavar="INPUT")
+    a.add_argument("--output", required=True, dest="output_path", metavar="OUTPUT")
+    add_options(a, AnnotateOptions, skip=("stage",))
 
     m = sub.add_parser("annotate-merge",
                        help="concatenate the outputs of 'annotate --shard i/n', in order, into one file")
@@ -157,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or gold files: BRIGHTER-style .csv (text + one 0-3 column per emotion) or EmoInt-style "
                         "TSV (id, text, emotion, intensity 0-1)")
     i.add_argument("--stage", help="which stage's scores (default: the last one trained)")
-    i.add_argument("--map", metavar="GOLD=LABEL,...",
+    i.add_argument("--map", dest="mapping", metavar="GOLD=LABEL,...",
                    help="gold emotions whose run label has another name (names match case-insensitively)")
-    i.add_argument("--gold-scale", metavar="LO,HI", help="rating scale of gold files (default 0,3 for .csv, 0,1 for TSV)")
+    i.add_argument("--gold-scale", dest="scale", metavar="LO,HI", help="rating scale of gold files (default 0,3 for .csv, 0,1 for TSV)")
     i.add_argument("--data-dir", help="folder holding brighter-eng/ and emoint/ (default: $EQN_DATA_DIR, else download)")
     i.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (0: none)")
     i.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -174,20 +109,11 @@ def _shown(value) -> str:
 
 
 def cmd_train(args) -> int:
-    from .training import TrainConfig, train
+    from .options import TrainConfig, from_namespace
+    from .training import train
 
-    cfg = TrainConfig(
-        arch=args.arch, data=args.data, data_dir=args.data_dir, test_data=args.test_data, text_col=args.text_col,
-        label_col=args.label_col, label_sep=args.label_sep, label_names=args.label_names, head=args.head,
-        target_cols=args.target_cols, target_range=args.target_range,
-        stages=args.stages, regress_temperature=args.regress_temperature,
-        regress_from=args.regress_from, init_from=args.init_from, epochs=args.epochs,
-        batch_size=args.batch_size, seq_len=args.seq_len,
-        max_train=args.max_train, patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
-        arch_config=args.arch_config, out=args.out, bert_preset=args.bert_preset, mixed_precision=args.mixed_precision,
-        jit_compile=args.jit_compile, strategy=args.strategy,
-        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),  # one line per epoch in a log file
-    )
+    cfg = from_namespace(TrainConfig, args,
+                         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2))  # one line per epoch in a log
     result = train(cfg)
     final = result["stages"][result["final_stage"]]
     print(f"run directory: {result['run_dir']}")
@@ -212,13 +138,11 @@ def cmd_export(args) -> int:
 
 def cmd_annotate(args) -> int:
     from .annotate import annotate_file
+    from .options import AnnotateOptions, from_namespace
 
-    done = annotate_file(args.model, args.input, args.output, text_col=args.text_col, threshold=args.threshold,
-                         stage=args.stage, batch_size=args.batch_size, shard=args.shard, labels=args.labels,
-                         label_sep=args.label_sep, chunk_size=args.chunk_size, on_bad_row=args.on_bad_row,
-                         verbose=0 if args.quiet else 1, precision=args.precision, jit_compile=args.jit_compile,
-                         overwrite=args.overwrite)
-    print(f"annotated {done.rows} texts -> {args.output} ({done.precision}{', XLA' if done.jit_compile else ''})")
+    done = annotate_file(args.run_dir, args.input_path, args.output_path,
+                         options=from_namespace(AnnotateOptions, args))
+    print(f"annotated {done.rows} texts -> {args.output_path} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
         print(f"skipped {done.skipped} rows -> {done.skipped_path}")
     return 0
@@ -228,32 +152,31 @@ def cmd_annotate_beam(args, pipeline_args=()) -> int:
     """`annotate --runner`: RunInference over the run's SavedModel (a run directory is exported first)."""
     import tempfile
 
-    from .fileio import InputError
+    from .fileio import InputError, Param
+    from .options import AnnotateOptions, from_namespace
 
-    for flag, value in (("--threshold", args.threshold), ("--labels", args.labels), ("--shard", args.shard),
-                        ("--stage", args.stage), ("--precision bfloat16", args.precision == "bfloat16"),
-                        ("--jit-compile on", args.jit_compile == "on")):
-        if value:
-            raise InputError(f"{flag}: not available with --runner; the pipeline writes the energies of the "
-                             "exported stage (export another stage with 'eqn-keras export --stage')")
+    options = from_namespace(AnnotateOptions, args)
+    options.check_beam()  # the options the pipeline does not support, named
     from .annotate import PREDICT_BATCH_SIZE
 
     try:
         from .beam import annotate_beam
     except ImportError as err:
-        raise InputError(f"--runner {args.runner}: Apache Beam is not installed ({err}); "
+        raise InputError(Param("runner", options.runner), f": Apache Beam is not installed ({err}); "
                          'pip install "eqn-keras[beam]"') from None
-    model = Path(args.model)
+    model = Path(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="eqn-beam-model-") as tmp:
         if (model / "config.json").is_file():
             from .export import export_run
 
             # a local copy: a remote runner's workers need --model on storage they can read (gs://, s3://, ...)
             model = export_run(model, out=tmp)
-        shards = annotate_beam(model, args.input, args.output, text_col=args.text_col,
-                               pipeline_args=[f"--runner={args.runner}", *pipeline_args], num_shards=args.num_shards,
-                               batch_size=PREDICT_BATCH_SIZE if args.batch_size is None else args.batch_size)
-    print(f"annotated {args.input} -> {len(shards)} shard(s): {', '.join(shards[:3])}{' ...' if len(shards) > 3 else ''}")
+        shards = annotate_beam(model, args.input_path, args.output_path, text_col=options.text_col,
+                               pipeline_args=[f"--runner={options.runner}", *pipeline_args],
+                               num_shards=options.num_shards,
+                               batch_size=PREDICT_BATCH_SIZE if options.batch_size is None else options.batch_size)
+    print(f"annotated {args.input_path} -> {len(shards)} shard(s): {', '.join(shards[:3])}"
+          f"{' ...' if len(shards) > 3 else ''}")
     return 0
 
 
@@ -280,8 +203,8 @@ def cmd_intensity(args) -> int:
     from .intensity import evaluate_intensity, format_report
 
     gold = args.gold[0] if len(args.gold) == 1 else args.gold
-    report = evaluate_intensity(args.run_dir, gold, stage=args.stage, mapping=args.map, data_dir=args.data_dir,
-                                scale=args.gold_scale, resamples=args.resamples, seed=args.seed,
+    report = evaluate_intensity(args.run_dir, gold, stage=args.stage, mapping=args.mapping, data_dir=args.data_dir,
+                                scale=args.scale, resamples=args.resamples, seed=args.seed,
                                 batch_size=args.batch_size, output=args.output)
     print(format_report(report))
     return 0
@@ -304,9 +227,9 @@ def _cmd_encoder(args) -> int:
     return cmd_encoder(args)
 
 
-def parse_command(argv) -> tuple:
+def parse_command(argv, parser=None) -> tuple:
     """(args, Beam pipeline options): options the parser does not know pass only to `annotate --runner`."""
-    parser = build_parser()
+    parser = build_parser() if parser is None else parser
     args, extra = parser.parse_known_args(argv)
     if extra and not (args.command == "annotate" and args.runner):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -315,8 +238,10 @@ def parse_command(argv) -> tuple:
 
 def _target(args):
     """(the path a command writes, what a user does after an OS error on it): named when the error names none."""
-    if args.command in ("annotate", "train"):
-        return (getattr(args, "output", None) or args.out or "the run directory",
+    if args.command == "annotate":
+        return args.output_path, "rerun the same command to resume where it stopped"
+    if args.command == "train":
+        return (args.out or "the run directory",
                 "rerun the same command to resume where it stopped")
     return {"annotate-merge": getattr(args, "output", None), "export": getattr(args, "out", None),
             "evaluate": getattr(args, "output", None) or getattr(args, "run_dir", None),
@@ -330,7 +255,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reproduce"]:
         return cmd_reproduce(argv[1:])
-    args, extra = parse_command(argv)
+    parser = build_parser()
+    args, extra = parse_command(argv, parser)
     if args.command == "annotate" and args.runner:
         handler = functools.partial(cmd_annotate_beam, pipeline_args=extra)
     else:
@@ -338,8 +264,8 @@ def main(argv=None) -> int:
                    "evaluate": cmd_evaluate, "intensity": cmd_intensity, "export": cmd_export, "encoder": _cmd_encoder}[args.command]
     try:
         return handler(args)
-    except InputError as err:
-        print(f"eqn-keras: error: {err}", file=sys.stderr)
+    except InputError as err:  # the library's parameters shown as this command's flags
+        print(f"eqn-keras: error: {err.for_command(parser.commands[args.command].flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:
         if err.errno is None:

@@ -8,7 +8,7 @@ import os
 import keras
 import tensorflow as tf
 
-from .fileio import InputError
+from .fileio import InputError, Param
 from .options import INFERENCE_PRECISIONS, JIT_MODES, XLA_MIN_ROWS
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -25,15 +25,15 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(devices or [d.name for d in tf.config.list_logical_devices("CPU")])
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise InputError("--strategy multiworker: TF_CONFIG is not set; expected the cluster and this "
-                             "worker's task as JSON (docs/bert.md)")
+            raise InputError(Param("strategy", "multiworker"), ": TF_CONFIG is not set; expected the cluster and "
+                             "this worker's task as JSON (docs/bert.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise InputError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
+    raise InputError(Param("strategy", name), f": expected one of {', '.join(STRATEGIES)}")
 
 
 def is_chief() -> bool:
@@ -50,7 +50,7 @@ def is_chief() -> bool:
 def set_precision(mixed_precision: str | None) -> str:
     """Set Keras's global dtype policy; returns its name."""
     if mixed_precision not in PRECISIONS:
-        raise InputError(f"--mixed-precision {mixed_precision}: expected bfloat16 or float16")
+        raise InputError(Param("mixed_precision", mixed_precision), ": expected bfloat16 or float16")
     policy = PRECISIONS[mixed_precision]
     keras.mixed_precision.set_global_policy(policy)
     return policy
@@ -63,7 +63,7 @@ def resolve_jit(jit_compile: str) -> bool:
     if jit_compile in ("off", "false", False):
         return False
     if jit_compile != "auto":
-        raise InputError(f"--jit-compile {jit_compile}: expected one of {', '.join(JIT_MODES)}")
+        raise InputError(Param("jit_compile", jit_compile), f": expected one of {', '.join(JIT_MODES)}")
     return accelerators_visible()
 
 
@@ -104,7 +104,7 @@ def inference_precision(requested: str, arch: str, flags: set | None = None) -> 
     matmuls (avx512_bf16 or AMX; measured 1.7x fp32 in benchmarks/bert_speed.md) and no visible accelerator;
     without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32."""
     if requested not in INFERENCE_PRECISIONS:
-        raise InputError(f"--precision {requested}: expected one of {', '.join(INFERENCE_PRECISIONS)}")
+        raise InputError(Param("precision", requested), f": expected one of {', '.join(INFERENCE_PRECISIONS)}")
     if requested != "auto":
         return requested
     if arch != "bert" or accelerators_visible():

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from . import __version__
-from .fileio import InputError
+from .fileio import InputError, Param
 from .rundir import METRICS_FILE, energy_range, load_run, split_text_model
 
 LABELS_ASSET = "labels.txt"
@@ -143,10 +143,11 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
     if version is None:
         version = _next_version(base)
     elif version < 1:
-        raise InputError(f"--version {version}: expected a positive integer")
+        raise InputError(Param("version", version), ": expected a positive integer")
     target = base / str(version)
     if target.exists():
-        raise InputError(f"{target}: version {version} already exists; omit --version for the next free one")
+        raise InputError(f"{target}: version {version} already exists; omit ", Param("version"), " for the next free "
+                         "one")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
     try:
         labels_file = staging / LABELS_ASSET

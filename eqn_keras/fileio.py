@@ -20,8 +20,41 @@ from pathlib import Path
 import pandas as pd
 
 
+_NO_VALUE = object()
+
+
+class Param:
+    """A parameter named in an `InputError`, with the value given or none: a Python caller reads it as the
+    parameter (`threshold='x'`), the command line as its flag (`--threshold x`)."""
+
+    def __init__(self, name: str, value=_NO_VALUE):
+        self.name, self.value = name, value
+
+    def __str__(self) -> str:
+        return self.name if self.value is _NO_VALUE else f"{self.name}={self.value!r}"
+
+    def as_flag(self, flags: dict) -> str:
+        """As the command line shows it; `flags` maps parameter names to flags (a name it lacks stays as is)."""
+        flag = flags.get(self.name)
+        if flag is None:
+            return str(self)
+        return flag if self.value is _NO_VALUE or isinstance(self.value, bool) else f"{flag} {self.value}"
+
+
 class InputError(ValueError):
-    """Bad user input; the CLI prints the message as one line and exits with status 2."""
+    """Bad user input; the CLI prints the message as one line and exits with status 2.
+
+    The message is text and `Param`s (`InputError(Param("shard", s), ": expected i/n")`): `str(err)` names the
+    library's parameters (shard='1': expected i/n), `for_command(flags)` the command's flags (--shard 1: ...).
+    """
+
+    def __init__(self, *parts):
+        self.parts = parts
+        super().__init__("".join(map(str, parts)))
+
+    def for_command(self, flags: dict) -> str:
+        """The message with each parameter shown as its flag (see `Param.as_flag`)."""
+        return "".join(p.as_flag(flags) if isinstance(p, Param) else str(p) for p in self.parts)
 
 
 class BusyError(InputError):
@@ -48,14 +81,15 @@ def os_error_line(err: OSError, path=None, then: str = "rerun the command") -> s
     return f"{where}: {what}; " + (f"{remedy}, then {then}" if remedy else f"{then} once the cause is fixed")
 
 
-def refuse_existing(paths, overwrite: bool = False) -> None:
+def refuse_existing(paths, overwrite: bool = False, output: str = "output") -> None:
     """An InputError for the first of `paths` that already exists, unless `overwrite`: a file this job did not
-    write is never replaced without being asked."""
+    write is never replaced without being asked. `output`: the caller's name for the output parameter."""
     if overwrite:
         return
     for path in paths:
         if path is not None and Path(path).exists():
-            raise InputError(f"{path}: already exists; pass --overwrite to replace it, or choose another --output")
+            raise InputError(f"{path}: already exists; pass ", Param("overwrite", True), " to replace it, or choose "
+                             "another ", Param(output))
 
 
 def lock_path(path) -> Path:
@@ -150,16 +184,16 @@ def read_table(path, fmt: str | None = None, header: bool = True, names=None, se
 
 
 def parse_range(value, option: str) -> tuple | None:
-    """(low, high) from 'LO,HI' or a pair, for `option` (named in the error); None when not given."""
+    """(low, high) from 'LO,HI' or a pair, for the parameter `option` (named in the error); None when not given."""
     if value is None:
         return None
     parts = value.split(",") if isinstance(value, str) else list(value)
     try:
         low, high = (float(p) for p in parts)
     except (TypeError, ValueError):
-        raise InputError(f"{option} {value}: expected LO,HI, e.g. 0,3") from None
+        raise InputError(Param(option, value), ": expected LO,HI, e.g. 0,3") from None
     if not low < high:
-        raise InputError(f"{option} {value}: expected LO < HI")
+        raise InputError(Param(option, value), ": expected LO < HI")
     return low, high
 
 
@@ -173,16 +207,16 @@ def sha256_file(path) -> str:
 
 
 def read_json_object(path, what: str = "") -> dict:
-    """A JSON file holding one object; errors name the option (`what`), the file, line and column."""
-    prefix = f"{what} " if what else ""
+    """A JSON file holding one object; errors name the parameter (`what`), the file, line and column."""
+    prefix = (Param(what), " ") if what else ()
     try:
         obj = json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise InputError(f"{prefix}{path}:{err.lineno}:{err.colno}: invalid JSON ({err.msg})") from None
+        raise InputError(*prefix, f"{path}:{err.lineno}:{err.colno}: invalid JSON ({err.msg})") from None
     except InputError as err:
-        raise InputError(f"{prefix}{err}") from None
+        raise InputError(*prefix, *err.parts) from None
     if not isinstance(obj, dict):
-        raise InputError(f"{prefix}{path}: expected a JSON object, got {type(obj).__name__}")
+        raise InputError(*prefix, f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
 
 

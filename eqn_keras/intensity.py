@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import InputError, exclusive, lock_path, parse_range, read_table, read_text, require_column, write_json
+from .fileio import InputError, Param, exclusive, lock_path, parse_range, read_table, read_text, require_column, write_json
 
 INTENSITY_FILE = "intensity.json"
 BRIGHTER_SCALE = (0.0, 3.0)
@@ -53,7 +53,7 @@ class GoldSet:
 
 def parse_scale(value, default) -> tuple:
     """(low, high) from 'LO,HI' (or a pair); `default` when None."""
-    return parse_range(value, "--gold-scale") or tuple(float(v) for v in default)
+    return parse_range(value, "scale") or tuple(float(v) for v in default)
 
 
 def _rating(cell, where: str, column: str, scale) -> float:
@@ -66,7 +66,7 @@ def _rating(cell, where: str, column: str, scale) -> float:
         raise InputError(f"{where}: {column} holds {str(cell)!r}; expected a rating from {low:g} to {high:g}")
     if not low <= value <= high:
         raise InputError(f"{where}: {column} holds {value:g}, outside the rating scale {low:g}..{high:g}"
-                         " (pass --gold-scale LO,HI for another scale)")
+                         " (pass ", Param("scale", "LO,HI"), " for another scale)")
     return value
 
 
@@ -154,7 +154,7 @@ def load_gold(spec, data_dir=None, scale=None) -> GoldSet:
         wanted = roles.split("+") if roles else list(card["files"])
         for role in wanted:
             if role not in card["files"]:
-                raise InputError(f"--gold {specs[0]}: {name} has no file '{role}'; expected one of "
+                raise InputError(Param("gold", specs[0]), f": {name} has no file '{role}'; expected one of "
                                  f"{', '.join(card['files'])}")
         paths = [fetch_file(card, role, data_dir)[0] for role in wanted]
         gold = read_gold_files(paths, scale if scale is not None else card["scale"])
@@ -162,7 +162,7 @@ def load_gold(spec, data_dir=None, scale=None) -> GoldSet:
         return gold
     for path in specs:
         if not Path(path).is_file():
-            raise InputError(f"--gold {path}: no such file; expected {' or '.join(GOLD_NAMES)} or a gold file "
+            raise InputError(Param("gold", path), f": no such file; expected {' or '.join(GOLD_NAMES)} or a gold file "
                              "(BRIGHTER-style .csv or EmoInt-style .txt/.tsv)")
     return read_gold_files(specs, scale)
 
@@ -177,7 +177,8 @@ def parse_mapping(value) -> dict:
     for part in str(value).split(","):
         gold, sep, label = part.partition("=")
         if not sep or not gold.strip() or not label.strip():
-            raise InputError(f"--map {value}: '{part}' is not GOLD=LABEL; expected e.g. joy=happiness,anger=rage")
+            raise InputError(Param("mapping", value), f": '{part}' is not GOLD=LABEL; expected e.g. "
+                             "joy=happiness,anger=rage")
         mapping[gold.strip().lower()] = label.strip()
     return mapping
 
@@ -188,14 +189,14 @@ def map_emotions(emotions, label_names, mapping=None) -> list:
     by_name = {str(n).lower(): i for i, n in enumerate(label_names)}
     unknown = set(mapping) - {e.lower() for e in emotions}
     if unknown:
-        raise InputError(f"--map: {', '.join(sorted(unknown))} is not an emotion of the gold set "
+        raise InputError(Param("mapping"), f": {', '.join(sorted(unknown))} is not an emotion of the gold set "
                          f"({', '.join(emotions)})")
     columns = []
     for emotion in emotions:
         target = mapping.get(emotion.lower(), emotion).lower()
         if target not in by_name:
             raise InputError(f"gold emotion '{emotion}' has no label '{target}' in the run (labels: "
-                             f"{', '.join(label_names)}); pass --map {emotion}=LABEL")
+                             f"{', '.join(label_names)}); pass ", Param("mapping", f"{emotion}=LABEL"))
         columns.append(by_name[target])
     return columns
 
@@ -332,7 +333,7 @@ def evaluate_intensity(run_dir, gold, stage: str | None = None, mapping=None, da
             try:
                 stored = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError:
-                raise InputError(f"{path}: not valid JSON; delete it or pass another --output") from None
+                raise InputError(f"{path}: not valid JSON; delete it or pass another ", Param("output")) from None
         stored.setdefault(annotator.stage, {})[gold.name] = report
         write_json(path, stored)
     return report

@@ -11,8 +11,7 @@ from itertools import chain
 
 import numpy as np
 
-MAX_VALUE = 10.0
-MIN_VALUE = 0.0
+from .options import MAX_VALUE, MIN_VALUE  # noqa: F401  (the energy range, 0-10)
 
 
 def _row_labels(item) -> tuple:

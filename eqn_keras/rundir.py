@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .fileio import InputError, atomic_write, exclusive
+from .fileio import InputError, Param, atomic_write, exclusive
 from .heads import FLOAT32_LAYERS, head_spec
 from .labels import MAX_VALUE, MIN_VALUE, annotated_mask
+from .options import TrainConfig
 from .sequence import FullLabelSequence
 
 CONFIG_FILE = "config.json"
@@ -176,7 +177,7 @@ def prepare_run_dir(out, cfg) -> Path:
 def refuse_finished(run_dir) -> None:
     """An InputError when `run_dir` holds a finished run: a new one never replaces it."""
     if (Path(run_dir) / METRICS_FILE).exists():
-        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another --out")
+        raise InputError(f"{run_dir}: already holds a finished run ({METRICS_FILE}); pass another ", Param("out"))
 
 
 def run_lock(run_dir):
@@ -184,19 +185,18 @@ def run_lock(run_dir):
     return exclusive(Path(run_dir) / LOCK_FILE, run_dir)
 
 
-def read_resume_json(path, remedy: str):
-    """A JSON file a rerun resumes from (None when absent); a corrupt one is an InputError ending with `remedy`."""
+def read_resume_json(path, *remedy):
+    """A JSON file a rerun resumes from (None when absent); a corrupt one is an InputError ending with `remedy`
+    (text and `Param`s)."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: corrupt ({err}); {remedy}") from None
+        raise InputError(f"{path}: corrupt ({err}); ", *remedy) from None
 
 
-# Options that change how a run is shown, not what it computes: a resumed run may differ in them.
-_RESUME_FREE = ("out", "verbose")
 
 
 def resume_config(run_dir: Path, config: dict) -> dict:
@@ -204,22 +204,25 @@ def resume_config(run_dir: Path, config: dict) -> dict:
 
     Refuses, naming the first difference, when the options or the training texts differ.
     """
-    old = read_resume_json(run_dir / CONFIG_FILE, f"delete {run_dir} to start over, or pass another --out")
+    old = read_resume_json(run_dir / CONFIG_FILE, f"delete {run_dir} to start over, or pass another ", Param("out"))
     if old is None:
         return None
     if not isinstance(old, dict):
         raise InputError(f"{run_dir / CONFIG_FILE}: not a run's config; delete {run_dir} to start over, or pass "
-                         "another --out")
-    mine = {k: v for k, v in config["config"].items() if k not in _RESUME_FREE}
-    theirs = {k: v for k, v in old.get("config", {}).items() if k not in _RESUME_FREE}
+                         "another ", Param("out"))
+    # options that change how a run is shown, not what it computes (out, verbose: `affects_output=False`) may differ
+    free = set(config["config"]) - set(TrainConfig.output_fields())
+    mine = {k: v for k, v in config["config"].items() if k not in free}
+    theirs = {k: v for k, v in old.get("config", {}).items() if k not in free}
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             raise InputError(f"{run_dir}: holds an unfinished run with {key}={theirs.get(key)!r}, this one has "
-                             f"{mine.get(key)!r}; rerun with the same options to resume it, or pass another --out")
+                             f"{mine.get(key)!r}; rerun with the same options to resume it, or pass another ",
+                             Param("out"))
     for key in ("dataset", "arch_config", "stages"):
         if old.get(key) != config[key]:
             raise InputError(f"{run_dir}: holds an unfinished run whose {key} differs (data files or models/"
-                             f"{config['config']['arch']}.json changed); pass another --out")
+                             f"{config['config']['arch']}.json changed); pass another ", Param("out"))
     return old
 
 

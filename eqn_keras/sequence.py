@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-SEQ_LEN = 150
+from .options import SEQ_LEN  # noqa: F401  (tokens per text)
+
 _PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 # Every Unicode space, line or paragraph separator and control character: a token holding one of them
 # would be split in two when the vocabulary is saved one token per line.

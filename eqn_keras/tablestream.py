@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .fileio import InputError, _json_cell, atomic_write, exclusive, lock_path, refuse_existing, table_format
+from .options import CHUNK_SIZE  # noqa: F401  (records per chunk by default)
 
-CHUNK_SIZE = 10_000  # records per chunk by default: a few MB in memory, few enough chunks to add little time
 SEPARATORS = {"csv": ",", "tsv": "\t"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSON_BLANK = " \t\r\n"  # JSON's whitespace: a line of only these is no record

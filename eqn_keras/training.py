@@ -28,70 +28,18 @@ from .builders import build_model, load_arch_config, make_tokenizer
 from .datasets import DatasetSplits, load_dataset
 from .distribute import (accelerators_visible, is_chief, make_strategy, resolve_jit,
                          set_precision)
-from .fileio import InputError, atomic_write, read_json_object, sha256_file, write_csv, write_json
+from .fileio import InputError, Param, atomic_write, read_json_object, sha256_file, write_csv, write_json
 from .heads import head_loss, head_spec, head_targets, prior_bias
-from .labels import (MAX_VALUE, MIN_VALUE, clip_energies, graded_full_labels, init_full_labels, regress_labels,
-                     rescale_ratings)
+from .labels import clip_energies, graded_full_labels, init_full_labels, regress_labels, rescale_ratings
 from .callbacks import DevMetric, EpochLog, EpochRandomness, ResumeState, backup_epoch, read_history
 from .compat import patch_multiworker_build
 from .metrics import evaluation_report, pearson_matrix, plot_pearson_heatmap, plot_training_curves, table3_measure
 from .optimizers import make_optimizer
-from .options import PATIENCE
+from .options import TrainConfig
 from .rundir import (CONFIG_FILE, METRICS_FILE, git_commit, load_run, load_stage_model, predict_scores,
                      prepare_run_dir, read_resume_json, read_run_config, refuse_finished, resume_config, run_lock,
                      save_scores, scores_frame, split_text_model, text_model)
-from .sequence import SEQ_LEN, FullLabelSequence, tokenize
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a run depends on; written to the run directory as config.json."""
-
-    arch: str = "textcnn"
-    data: str = "3tfn"
-    data_dir: str | None = None
-    test_data: str | None = None
-    text_col: str | None = None
-    label_col: str | None = None
-    label_sep: str | None = None
-    label_names: str | list | None = None
-    target_cols: str | list | None = None
-    target_range: str | list | None = None
-    head: str = "eqn"
-    stages: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    seq_len: int = SEQ_LEN
-    max_train: int | None = None
-    seed: int = 0
-    out: str | None = None
-    patience: int = PATIENCE
-    learning_rate: float | None = None
-    arch_config: str | None = None
-    max_value: float = MAX_VALUE
-    min_value: float = MIN_VALUE
-    regress_temperature: float = 1.0
-    regress_from: str | None = None
-    init_from: str | None = None
-    bert_preset: str | None = None
-    mixed_precision: str | None = None
-    jit_compile: str = "auto"
-    strategy: str = "default"
-    verbose: int = 1
-
-    def resolved_stages(self) -> int:
-        if not head_spec(self.head).energy:
-            if self.stages not in (None, 1) or self.regress_from:
-                flag = f"--stages {self.stages}" if self.regress_from is None else "--regress-from"
-                raise InputError(f"{flag}: the '{self.head}' baseline head trains in one stage; "
-                                 "label regression needs --head eqn or eqn_bce")
-            return 1
-        if self.stages is not None and self.stages < 1:
-            raise InputError(f"--stages {self.stages}: expected 1 (CoEQN), 2 (CoEQN then EQN) or more "
-                             "(each further stage trains on labels regressed from the previous one)")
-        if not self.regress_temperature > 0:
-            raise InputError(f"--regress-temperature {self.regress_temperature}: expected a positive number")
-        return self.stages or (1 if self.regress_from else 2)
+from .sequence import FullLabelSequence, tokenize
 
 
 def stage_names(head: str, stages: int, first: int = 1) -> list:
@@ -140,9 +88,10 @@ def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dic
     if found[2] is None:
         found[2] = expected[2]  # a run from before the digest was recorded: the other fields decide
     if found != expected or source["dataset"]["label_names"] != splits.label_names:
-        raise InputError(f"--regress-from {spec}: that run trained on {found[0]} ({found[1]} train texts, seed "
-                         f"{found[5]}), this one on {expected[0]} ({expected[1]}, seed {expected[5]}); expected the "
-                         "same --data, --test-data, --seed, --max-train, energy range and labels")
+        raise InputError(Param("regress_from", spec), f": that run trained on {found[0]} ({found[1]} train texts, "
+                         f"seed {found[5]}), this one on {expected[0]} ({expected[1]}, seed {expected[5]}); expected "
+                         "the same ", Param("data"), ", ", Param("test_data"), ", ", Param("seed"), ", ",
+                         Param("max_train"), ", energy range and labels")
     stage = stage or source["stages"][-1]
     saved = Path(run_dir) / f"scores_{stage}.npz"
     scores = None
@@ -163,7 +112,7 @@ def _subsample(split, n: int, seed: int):
     if n is None or n >= len(split):
         return split
     if n < 1:
-        raise InputError(f"--max-train {n}: expected a positive number of training texts")
+        raise InputError(Param("max_train", n), ": expected a positive number of training texts")
     rows = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
     return split.subset(rows)
 
@@ -205,8 +154,8 @@ def _init_source(cfg):
     required."""
     config, stage, model = load_run(*_split_spec(cfg.init_from))
     if config["config"]["arch"] != cfg.arch:
-        raise InputError(f"--init-from {cfg.init_from}: that run's arch is {config['config']['arch']}, this one's "
-                         f"{cfg.arch}; fine-tuning starts from a run of the same arch")
+        raise InputError(Param("init_from", cfg.init_from), f": that run's arch is {config['config']['arch']}, this "
+                         f"one's {cfg.arch}; fine-tuning starts from a run of the same arch")
     return (*split_text_model(model), list(config["dataset"]["label_names"]))
 
 
@@ -300,7 +249,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init_from:  # the model is built like the run it starts from (vocabulary size, widths, ...)
         arch_cfg = {**arch_cfg, **read_run_config(_split_spec(cfg.init_from)[0]).get("arch_config", {})}
     if cfg.arch_config:
-        arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "--arch-config")}
+        arch_cfg = {**arch_cfg, **read_json_object(cfg.arch_config, "arch_config")}
     cfg = dataclasses.replace(cfg, epochs=arch_cfg.get("epochs", 10) if cfg.epochs is None else cfg.epochs,
                               batch_size=arch_cfg.get("batch_size", 32) if cfg.batch_size is None else cfg.batch_size)
     if cfg.epochs < 1:
@@ -339,12 +288,13 @@ def _load_splits(cfg, spec):
         label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed, target_cols=cfg.target_cols,
         target_range=cfg.target_range)
     if splits.rating_scale is not None and not spec.energy:
-        raise InputError(f"--target-cols: graded targets train an energy head (--head eqn or eqn_bce), not the "
-                         f"'{cfg.head}' baseline")
+        raise InputError(Param("target_cols"), ": graded targets train an energy head (", Param("head", "eqn"),
+                         f" or eqn_bce), not the '{cfg.head}' baseline")
     if spec.needs_single_label and splits.multi_label:
-        raise InputError(f"--head single: dataset '{splits.name}' is multi-label; use --head multi or eqn")
+        raise InputError(Param("head", "single"), f": dataset '{splits.name}' is multi-label; use ",
+                         Param("head", "multi"), " or eqn")
     if cfg.seq_len < 1:
-        raise InputError(f"--seq-len {cfg.seq_len}: expected a positive length")
+        raise InputError(Param("seq_len", cfg.seq_len), ": expected a positive length")
     train_split = _subsample(splits.train, cfg.max_train, cfg.seed)
     for role, split in (("train", train_split), ("dev", splits.dev), ("test", splits.test)):
         if len(split) == 0:

@@ -118,7 +118,7 @@ def test_inference_precision(requested, arch, flags, expected):
 
 
 def test_inference_precision_rejects_unknown_values():
-    with pytest.raises(InputError, match="--precision float16: expected one of auto, float32, bfloat16"):
+    with pytest.raises(InputError, match="precision='float16': expected one of auto, float32, bfloat16"):
         inference_precision("float16", "bert", set())
 
 
@@ -147,7 +147,7 @@ def test_inference_jit_counts_rows_only_when_it_decides(monkeypatch):
     assert inference_jit("auto", "ann", "float32", rows) is False and calls == []
     assert inference_jit("on", "bert", "float32", rows) is True and calls == []
     assert inference_jit("auto", "bert", "float32", rows) is True and calls == [1]
-    with pytest.raises(InputError, match="--jit-compile yes: expected one of auto, on, off"):
+    with pytest.raises(InputError, match="jit_compile='yes': expected one of auto, on, off"):
         inference_jit("yes", "bert", "float32", 1)
     monkeypatch.setattr("eqn_keras.distribute.accelerators_visible", lambda: True)
     assert inference_jit("auto", "ann", "bfloat16", None) is True  # Keras's own rule on an accelerator

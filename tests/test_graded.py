@@ -59,10 +59,10 @@ def test_graded_loader_reads_ratings_labels_and_scale(tmp_path):
 
 @pytest.mark.parametrize("content, flags, needle", [
     ("text,joy\nhi,2\nyo,lots\n", {"target_cols": "joy"}, "row 2: column 'joy' holds 'lots'; expected a number"),
-    ("text,joy\nhi,2\nyo,5\n", {"target_cols": "joy", "target_range": "0,3"}, "row 2: rating 5 is outside --target-range 0,3"),
+    ("text,joy\nhi,2\nyo,5\n", {"target_cols": "joy", "target_range": "0,3"}, "row 2: rating 5 is outside target_range='0,3'"),
     ("text,joy\nhi,2\n", {"target_cols": "joy,fear"}, "no column 'fear'"),
-    ("text,joy\nhi,2\nyo,2\n", {"target_cols": "joy"}, "do not span a range; pass --target-range"),
-    ("text,label\nhi,joy\n", {"target_range": "0,3"}, "--target-range: only with --target-cols"),
+    ("text,joy\nhi,2\nyo,2\n", {"target_cols": "joy"}, "do not span a range; pass target_range='LO,HI'"),
+    ("text,label\nhi,joy\n", {"target_range": "0,3"}, "target_range: only with target_cols"),
 ])
 def test_bad_graded_input_is_one_line(tmp_path, content, flags, needle):
     path = tmp_path / "rated.csv"

@@ -90,7 +90,7 @@ def test_map_emotions_case_insensitive_and_explicit():
     labels = ["Joy", "anger", "scared"]
     assert map_emotions(["joy", "ANGER"], labels) == [0, 1]
     assert map_emotions(["joy", "fear"], labels, "fear=scared") == [0, 2]
-    with pytest.raises(InputError, match="gold emotion 'fear' has no label 'fear'.*--map fear=LABEL"):
+    with pytest.raises(InputError, match="gold emotion 'fear' has no label 'fear'.*mapping='fear=LABEL'"):
         map_emotions(["joy", "fear"], labels)
     with pytest.raises(InputError, match="surprise is not an emotion of the gold set"):
         map_emotions(["joy"], labels, "surprise=scared")

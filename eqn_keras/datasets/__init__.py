@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from ..downloads import ChecksumError
-from ..fileio import InputError
+from ..fileio import InputError, Param
 from .cards import DATASET_NAMES, GOLD_NAMES, card_dirs, card_path, load_card, load_gold_card
 from .files import default_cache_dir, fetch_file
 from .names import infer_label_names, parse_label_names
@@ -69,11 +69,11 @@ def load_dataset(data, data_dir=None, *, test_data=None, text_col=None, label_co
                          ".csv, .tsv or .jsonl file")
     if target_cols is not None:
         if str(data).strip().lower() in DATASET_NAMES or str(data).strip().lower().startswith(TFDS_PREFIX):
-            raise InputError(f"--target-cols: '{data}' has label names, not ratings; graded targets come from a "
+            raise InputError(Param("target_cols"), f": '{data}' has label names, not ratings; graded targets come from a "
                              "user file with one numeric column per label")
         return load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
     if target_range is not None:
-        raise InputError("--target-range: only with --target-cols (the columns it is the scale of)")
+        raise InputError(Param("target_range"), ": only with ", Param("target_cols"), " (the columns it is the scale of)")
     if str(data).strip().lower().startswith(TFDS_PREFIX):
         return load_tfds(str(data), data_dir, test_data, text_col, label_col, label_sep, label_names, seed)
     key = str(data).strip().lower()

@@ -8,7 +8,7 @@ from pathlib import Path
 from .names import infer_label_names, parse_label_names
 from .rows import SEPARATORS, LabelMap, cell_tokens, validate_rows
 from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, TextDataset, split_dataset
-from ..fileio import InputError, parse_range, read_table, require_column
+from ..fileio import InputError, Param, parse_range, read_table, require_column
 
 
 def _missing_column_hint(frame, path) -> str:
@@ -144,7 +144,8 @@ def _graded(path, texts, ratings, scale) -> TextDataset:
     bad = np.argwhere((ratings < low) | (ratings > high))
     if len(bad):
         i, j = bad[0]
-        raise InputError(f"{path}: row {i + 1}: rating {ratings[i, j]:g} is outside --target-range {low:g},{high:g}")
+        raise InputError(f"{path}: row {i + 1}: rating {ratings[i, j]:g} is outside ",
+                         Param("target_range", f"{low:g},{high:g}"))
     labels = [tuple(int(j) for j in np.flatnonzero(row > low)) for row in ratings]
     return TextDataset(list(texts), labels, ratings)
 
@@ -160,11 +161,11 @@ def load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
     tables = {"train": _read_ratings(path, text_col, names)}
     if test_data is not None:
         tables["test"] = _read_ratings(test_data, text_col, names)
-    scale = parse_range(target_range, "--target-range")
+    scale = parse_range(target_range, "target_range")
     if scale is None:
         rated = tables["train"][2][~np.isnan(tables["train"][2])]
         if rated.size == 0 or rated.min() == rated.max():
-            raise InputError(f"{path}: the ratings do not span a range; pass --target-range LO,HI")
+            raise InputError(f"{path}: the ratings do not span a range; pass ", Param("target_range", "LO,HI"))
         scale = (float(rated.min()), float(rated.max()))
     sets = {role: _graded(*table, scale) for role, table in tables.items()}
     notes = {"source": "user file, graded targets", "files": {"data": {"path": str(path), "origin": "user file"}},

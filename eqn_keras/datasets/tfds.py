@@ -9,7 +9,7 @@ from .names import parse_label_names, show_names
 from .rows import LabelMap, validate_rows
 from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, split_dataset
 from ..downloads import one_line
-from ..fileio import InputError
+from ..fileio import InputError, Param
 
 TFDS_PREFIX = "tfds:"
 _TFDS_DEV_SPLITS = ("validation", "dev", "valid", "val")
@@ -57,7 +57,7 @@ def _tfds_labels(features, name: str, label_col, supervised) -> tuple:
         found = [k for k in sorted(kinds) if kinds[k] in usable]
         bools = sorted(k for k in kinds if kinds[k] == "bool")
         if len(found) > 1:
-            raise InputError(f"tfds:{name}: several label features ({', '.join(found)}); pass --label-col")
+            raise InputError(f"tfds:{name}: several label features ({', '.join(found)}); pass ", Param("label_col"))
         if not found and not bools:
             raise InputError(f"tfds:{name}: no ClassLabel, Sequence of ClassLabel or bool features to use as "
                              f"labels; found {', '.join(f'{k} ({kinds[k] or type(features[k]).__name__})' for k in sorted(kinds))}")
@@ -86,7 +86,7 @@ def _tfds_text(features, name: str, text_col, supervised) -> str:
     texts = sorted(k for k in kinds if kinds[k] == "text")
     if len(texts) != 1:
         raise InputError(f"tfds:{name}: {'several' if texts else 'no'} text features "
-                         f"({', '.join(texts) or ', '.join(sorted(kinds))}); pass --text-col")
+                         f"({', '.join(texts) or ', '.join(sorted(kinds))}); pass ", Param("text_col"))
     return texts[0]
 
 
@@ -106,8 +106,8 @@ def _tfds_builder(name: str, data_dir):
             builder.download_and_prepare()
         except Exception as err:
             raise InputError(f"tfds:{name}: not prepared in {builder.data_dir} and download_and_prepare failed "
-                             f"({one_line(err)[:300]}); prepare it online once, or pass --data-dir with a "
-                             "prepared copy") from None
+                             f"({one_line(err)[:300]}); prepare it online once, or pass ", Param("data_dir"),
+                             " with a prepared copy") from None
     return builder
 
 
@@ -150,7 +150,7 @@ def load_tfds(data: str, data_dir, test_data, text_col, label_col, label_sep, la
     label_keys, names, multi, label_ids = _tfds_labels(features, name, label_col, supervised)
     if label_names is not None and parse_label_names(label_names) != [str(n) for n in names]:
         raise InputError(f"tfds:{name}: label_names {show_names(parse_label_names(label_names))} differ from the "
-                         f"dataset's ({show_names(names)}); leave label_names unset for TFDS datasets")
+                         f"dataset's ({show_names(names)}); leave ", Param("label_names"), " unset for TFDS datasets")
     label_map = LabelMap([str(n) for n in names], by_name=False)
     available = list(builder.info.splits.keys())
     roles = {"train": "train" if "train" in available else None,
