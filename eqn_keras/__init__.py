@@ -22,13 +22,14 @@ _EXPORTS = {
     "TrainConfig": "training", "load_run": "rundir", "train": "training",
     "Annotator": "annotate", "annotate_file": "annotate", "evaluate_run": "annotate",
     "export_run": "export",
+    "EQNModel": "model",
     "GoldSet": "intensity", "evaluate_intensity": "intensity", "intensity_report": "intensity",
     "load_gold": "intensity",
     "InputError": "fileio",
 }
 
 __all__ = [
-    "ARCHS", "HEADS", "Annotator", "DatasetSplits", "FullLabelSequence", "GoldSet", "InputError", "TextDataset",
+    "ARCHS", "HEADS", "Annotator", "DatasetSplits", "EQNModel", "FullLabelSequence", "GoldSet", "InputError", "TextDataset",
     "TrainConfig", "annotate_file", "export_run", "build_head", "build_model", "eqn_head", "evaluate_intensity", "evaluate_run",
     "init_full_labels", "intensity_report", "load_arch_config", "load_dataset", "load_gold", "load_run", "make_vectorizer",
     "regress_labels", "soften_scores", "threshold_annotate", "tokenize", "train",
