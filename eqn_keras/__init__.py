@@ -19,7 +19,7 @@ _EXPORTS = {
     "ARCHS": "builders", "build_model": "builders", "load_arch_config": "builders",
     "FullLabelSequence": "sequence", "make_vectorizer": "sequence", "tokenize": "sequence",
     "DatasetSplits": "datasets", "TextDataset": "datasets", "load_dataset": "datasets",
-    "TrainConfig": "training", "load_run": "rundir", "train": "training",
+    "TrainConfig": "training", "load_run": "rundir", "train": "training", "fit_stages": "training",
     "Annotator": "annotate", "annotate_file": "annotate", "evaluate_run": "annotate",
     "export_run": "export",
     "EQNModel": "model",
@@ -31,7 +31,7 @@ _EXPORTS = {
 __all__ = [
     "ARCHS", "HEADS", "Annotator", "DatasetSplits", "EQNModel", "FullLabelSequence", "GoldSet", "InputError", "TextDataset",
     "TrainConfig", "annotate_file", "export_run", "build_head", "build_model", "eqn_head", "evaluate_intensity", "evaluate_run",
-    "init_full_labels", "intensity_report", "load_arch_config", "load_dataset", "load_gold", "load_run", "make_vectorizer",
+    "fit_stages", "init_full_labels", "intensity_report", "load_arch_config", "load_dataset", "load_gold", "load_run", "make_vectorizer",
     "regress_labels", "soften_scores", "threshold_annotate", "tokenize", "train",
 ]
 
