@@ -77,7 +77,10 @@ class EQNModel(keras_hub.models.Task):
         label_names: the C label names, in output order.
         energy_range: (min, max) energies of an energy head (the paper's 0-10); None for a baseline head.
         threshold: the stage's threshold h tuned for macro-F1 on the dev split (None when unknown).
-        stage, arch, dataset, head_kind: where the model comes from (e.g. "eqn", "textcnn", "goemotions", "eqn").
+        stage: the stage's name ("coeqn", "eqn", ... or a baseline's "single" / "multi").
+        arch: the architecture (ann, cnn, lstm, textcnn, bert).
+        dataset: the name of the dataset it was trained on.
+        head_kind: the head (eqn, eqn_bce, single, multi).
         dropout: the dropout before a BERT head (inactive when predicting).
         predict_batch_size: texts per forward pass when `predict` is given raw strings.
         metrics: the stage's test-split summary (table3, macro_f1, ...), shown on a preset's model card.
@@ -85,9 +88,11 @@ class EQNModel(keras_hub.models.Task):
             default, so a saved model carries no optimizer.
     """
 
-    def __init__(self, backbone, head, preprocessor=None, *, label_names, energy_range=None, threshold=None,
-                 stage=None, arch=None, dataset=None, head_kind="eqn", dropout=0.0,
-                 predict_batch_size=PREDICT_BATCH_SIZE, metrics=None, compile=False, **kwargs):
+    def __init__(self, backbone: keras.Model, head: keras.Model, preprocessor: keras.layers.Layer | None = None, *,
+                 label_names: list, energy_range: tuple | None = None, threshold: float | None = None,
+                 stage: str | None = None, arch: str | None = None, dataset: str | None = None,
+                 head_kind: str = "eqn", dropout: float = 0.0, predict_batch_size: int = PREDICT_BATCH_SIZE,
+                 metrics: dict | None = None, compile: bool = False, **kwargs):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor

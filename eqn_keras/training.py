@@ -3,6 +3,8 @@
 `train(TrainConfig(...))` writes one run directory: config.json, each stage's text-in model (.keras),
 the regressed training labels (regressed_train.csv), each stage's annotated test set, its scores and
 metrics.json. The same loop trains the conventional `single` / `multi` baselines in one stage.
+`fit_stages(data, ...)` runs the loop with no run directory and returns each stage as an `EQNModel`; both take
+the data as a name, a path, a DataFrame, a (texts, labels) pair or a `DatasetSplits`.
 """
 
 from __future__ import annotations
