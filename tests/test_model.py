@@ -28,11 +28,17 @@ def _run_scores(run, stage):
     return np.clip(load_scores(run / f"scores_{stage}.npz")["test"][0], 0, 10)
 
 
+EXAMPLE = re.compile(r"<!-- example: dataframe-to-preset -->\n```python\n(.*?)```", flags=re.S)
+
+
 def test_docs_example_trains_on_a_dataframe_and_its_preset_scores_as_the_run(tmp_path, monkeypatch):
-    """The page's example as written: train on a DataFrame, save_to_preset, from_preset, predict on raw strings;
-    the preset's energies are the run's own (Annotator's, and the archived test scores) to the last bit."""
-    page = (ROOT / "docs" / "model-object.md").read_text(encoding="utf-8")
-    code = re.search(r"<!-- example: dataframe-to-preset -->\n```python\n(.*?)```", page, flags=re.S).group(1)
+    """The example as written (docs/model-object.md; the README's copy, where it has one, is the same code):
+    train on a DataFrame, save_to_preset, from_preset, predict on raw strings; the preset's energies are the
+    run's own (Annotator's, and the archived test scores) to the last bit."""
+    copies = [block for page in (ROOT / "docs" / "model-object.md", ROOT / "README.md")
+              for block in EXAMPLE.findall(page.read_text(encoding="utf-8"))]
+    assert copies and all(block == copies[0] for block in copies)
+    code = copies[0]
     names, rows = make_texts(240, seed=1)
     monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "emotions.csv", rows, names)
@@ -173,6 +179,15 @@ def test_a_dataframe_splits_as_its_file_does(emotion_csv):
     assert lists.multi_label and lists.train.labels == from_file.train.labels
     pair = load_dataset((frame["text"].tolist(), frame["label"].tolist()))
     assert pair.train.texts == from_file.train.texts and not pair.multi_label
+
+
+def test_a_graded_dataframe_gives_ratings():
+    frame = pd.DataFrame({"text": ["so happy", "very scared", "happy but scared", "a day"] * 5,
+                          "joy": [3, None, 2, 0] * 5, "fear": [0, 3, 1, None] * 5})
+    splits = load_dataset(frame, target_cols=["joy", "fear"], seed=1)
+    assert splits.rating_scale == (0.0, 3.0) and splits.label_names == ["joy", "fear"]
+    ratings = np.concatenate([s.ratings for s in (splits.train, splits.dev, splits.test)])
+    assert np.isnan(ratings).sum() == 10 and np.nanmax(ratings) == 3
 
 
 def test_in_memory_data_errors_are_one_line(emotion_csv):
