@@ -100,6 +100,15 @@ class BertTokenIds(keras.layers.Layer):
             _TRACED[self] = traced
         return np.asarray(traced(tf.constant(list(texts), dtype=tf.string)), dtype=np.int32)
 
+    def save_to_preset(self, preset_dir):
+        """keras-hub's own preprocessor and tokenizer files (preprocessor.json, tokenizer.json, the vocabulary):
+        what `EQNModel.save_to_preset` writes for BERT, loadable by keras-hub's `BertTokenizer.from_preset`."""
+        self.preprocessor.save_to_preset(preset_dir)
+
+    def load_preset_assets(self, preset):
+        """The vocabulary from a preset (keras-hub's loader calls this after building the model)."""
+        self.preprocessor.load_preset_assets(preset)
+
     def build(self, input_shape=None):
         self.built = True  # the preprocessor holds only its vocabulary, loaded with the model's assets
 

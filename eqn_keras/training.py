@@ -3,6 +3,8 @@
 `train(TrainConfig(...))` writes one run directory: config.json, each stage's text-in model (.keras),
 the regressed training labels (regressed_train.csv), each stage's annotated test set, its scores and
 metrics.json. The same loop trains the conventional `single` / `multi` baselines in one stage.
+`fit_stages(data, ...)` runs the loop with no run directory and returns each stage as an `EQNModel`; both take
+the data as a name, a path, a DataFrame, a (texts, labels) pair or a `DatasetSplits`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tensorflow as tf
 
 from . import __version__
 from .builders import build_model, load_arch_config, make_tokenizer
-from .datasets import DatasetSplits, load_dataset
+from .datasets import DatasetSplits, in_memory, load_dataset
 from .distribute import (accelerators_visible, is_chief, make_strategy, resolve_jit,
                          set_precision)
 from .fileio import InputError, Param, atomic_write, read_json_object, sha256_file, write_csv, write_json
@@ -159,6 +161,57 @@ def _init_source(cfg):
     return (*split_text_model(model), list(config["dataset"]["label_names"]))
 
 
+def _fresh_model(cfg, arch_cfg, num_labels, train_seq, preset, init_core, keep_output):
+    """A stage's model as built before its fit: seeded, from `init_core`'s weights or with the label prior as
+    output bias."""
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
+                        energy_range=(cfg.min_value, cfg.max_value))
+    if init_core is not None:
+        # the output layer carries over only when it scores the same labels in the same order (`keep_output`)
+        kept = transfer_weights(model, init_core, skip=() if keep_output else ("scores",))
+        if any(name != "scores" for name in kept):
+            print(f"[eqn-keras] --init-from: layers trained from scratch: {', '.join(kept)}", flush=True)
+        if keep_output:
+            return model  # its output bias is the source's, not the label prior
+    if arch_cfg.get("prior_bias"):
+        bias = prior_bias(cfg.head, train_seq.targets, cfg.max_value, cfg.min_value, arch_cfg.get("unit_scale", False))
+        model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
+    return model
+
+
+def _compiled_model(fresh_model, cfg, arch_cfg, train_seq, strategy):
+    """A fresh model compiled for its fit, in the strategy's scope."""
+    with strategy.scope():
+        core = fresh_model()
+        lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
+        core.compile(optimizer=make_optimizer(arch_cfg, lr, len(train_seq), cfg.epochs),
+                     loss=head_loss(cfg.head, cfg.max_value, cfg.min_value), jit_compile=resolve_jit(cfg.jit_compile))
+    patch_multiworker_build(core, strategy)
+    return core
+
+
+def _fit_stage_in_memory(cfg, arch_cfg, num_labels, train_seq, dev_seq, strategy, preset, dev_metric,
+                         init_core=None, keep_output: bool = False):
+    """`_fit_stage` without a run directory: the same model, data, seeds and early stopping; the best epoch's
+    weights are kept in memory (`EarlyStopping(restore_best_weights=True)`, the same epoch the checkpoint keeps)
+    and the history is Keras's."""
+    fresh_model = functools.partial(_fresh_model, cfg, arch_cfg, num_labels, train_seq, preset, init_core, keep_output)
+    core = _compiled_model(fresh_model, cfg, arch_cfg, train_seq, strategy)
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    local = strategy is tf.distribute.get_strategy()
+    callbacks = [EpochRandomness(train_seq), *([dev_metric] if local else []), stopping]
+    fitted = core.fit(train_seq, validation_data=dev_seq, epochs=cfg.epochs, steps_per_epoch=len(train_seq),
+                      shuffle=False, callbacks=callbacks, verbose=cfg.verbose)
+    hist = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
+    if not local:
+        weights = core.get_weights()
+        core = fresh_model()
+        core.set_weights(weights)
+    return core, hist
+
+
 def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, strategy, preset, dev_metric,
                init_core=None, keep_output: bool = False):
     """Build a fresh model, fit it with best-checkpoint and early-stopping callbacks, reload the best.
@@ -166,7 +219,11 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     Resumable: `BackupAndRestore` keeps the last finished epoch under backup/<name>/, the CSV log keeps
     the history (history_<name>.csv), and a finished fit leaves history_<name>.json, so a rerun after a
     kill continues the epoch loop, or skips the fit, and ends with the weights an uninterrupted run has.
+    `work_dir` None: in memory (no files; the best epoch's weights kept by `EarlyStopping`), not resumable.
     """
+    if work_dir is None:
+        return _fit_stage_in_memory(cfg, arch_cfg, num_labels, train_seq, dev_seq, strategy, preset, dev_metric,
+                                    init_core, keep_output)
     ckpt_dir = work_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     best = ckpt_dir / f"{name}.weights.h5"
@@ -175,34 +232,14 @@ def _fit_stage(name, cfg, arch_cfg, num_labels, train_seq, dev_seq, work_dir, st
     # what a corrupt resume file of this stage's fit asks the user to delete
     remedy = f"delete {log}, {done} and {backup} (those that exist) to train stage {name} again from its first epoch"
 
-    def fresh_model():
-        keras.utils.set_random_seed(cfg.seed)
-        model = build_model(cfg.arch, num_labels, cfg.head, arch_cfg, preset=preset,
-                            energy_range=(cfg.min_value, cfg.max_value))
-        if init_core is not None:
-            # the output layer carries over only when it scores the same labels in the same order (`keep_output`)
-            kept = transfer_weights(model, init_core, skip=() if keep_output else ("scores",))
-            if any(name != "scores" for name in kept):
-                print(f"[eqn-keras] --init-from: layers trained from scratch: {', '.join(kept)}", flush=True)
-            if keep_output:
-                return model  # its output bias is the source's, not the label prior
-        if arch_cfg.get("prior_bias"):
-            bias = prior_bias(cfg.head, train_seq.targets, cfg.max_value, cfg.min_value, arch_cfg.get("unit_scale", False))
-            model.get_layer(f"{cfg.head}_head").get_layer("scores").bias.assign(bias.astype("float32"))
-        return model
-
+    fresh_model = functools.partial(_fresh_model, cfg, arch_cfg, num_labels, train_seq, preset, init_core, keep_output)
     finished = read_resume_json(done, remedy)
     if finished is not None and best.is_file():
         core = fresh_model()
         _load_best(core, best, remedy)
         return core, finished
     backup_epoch(backup, remedy)  # a corrupt backup record: this error, not a traceback from BackupAndRestore
-    with strategy.scope():
-        core = fresh_model()
-        lr = cfg.learning_rate or arch_cfg.get("learning_rate", 1e-3)
-        core.compile(optimizer=make_optimizer(arch_cfg, lr, len(train_seq), cfg.epochs),
-                     loss=head_loss(cfg.head, cfg.max_value, cfg.min_value), jit_compile=resolve_jit(cfg.jit_compile))
-    patch_multiworker_build(core, strategy)
+    core = _compiled_model(fresh_model, cfg, arch_cfg, train_seq, strategy)
     checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
                                                  save_weights_only=True)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience)
@@ -241,8 +278,35 @@ def _load_best(core, best: Path, remedy: str) -> None:
         raise InputError(f"{best}: unreadable ({str(err).splitlines()[0][:80]}); {remedy}") from None
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run the configured stages; return the metrics dict also written to metrics.json."""
+def _options(cfg, options: dict, data, test_data):
+    """The TrainConfig of a call: `cfg` (default TrainConfig()) with `options` (its field names) replaced, and
+    `data` / `test_data` recorded by name when they are in memory (config.json holds names, not tables)."""
+    cfg = TrainConfig() if cfg is None else cfg
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"expected a TrainConfig, got {type(cfg).__name__}; pass data as data=...")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"unknown training option {unknown[0]!r}; expected TrainConfig's fields")
+    if data is not None:
+        options["data"] = _data_name(data)
+    if test_data is not None:
+        options["test_data"] = _data_name(test_data)
+    return dataclasses.replace(cfg, **options)
+
+
+def _data_name(data) -> str:
+    """How config.json names a dataset argument: a name or path as given, a DatasetSplits by its name, a
+    DataFrame or (texts, labels) pair as 'dataframe'."""
+    if isinstance(data, DatasetSplits):
+        return data.name
+    if in_memory(data):
+        return "dataframe"
+    return str(data)
+
+
+def _resolved(cfg):
+    """(cfg with epochs and batch size filled in, stages, head spec, arch config, BERT preset) of a TrainConfig."""
     stages = cfg.resolved_stages()
     spec = head_spec(cfg.head)
     arch_cfg = load_arch_config(cfg.arch)
@@ -259,6 +323,21 @@ def train(cfg: TrainConfig) -> dict:
         from .bert import resolve_preset
 
         preset = resolve_preset(cfg.bert_preset or arch_cfg["preset"])
+    return cfg, stages, spec, arch_cfg, preset
+
+
+def train(cfg: TrainConfig | None = None, *, data=None, test_data=None, **options) -> dict:
+    """Run the configured stages into a run directory (`cfg.out`); return the metrics dict also written to
+    metrics.json.
+
+    `data` (default `cfg.data`): a dataset name or file path, a pandas DataFrame (a text column and a label
+    column, see `load_dataset`), a (texts, labels) pair of lists, or a `DatasetSplits`; `test_data` likewise
+    for the test split. `options`: TrainConfig fields that replace `cfg`'s, e.g.
+    `train(data=frame, arch="textcnn", out="runs/frame")`. The loop is `fit_stages`'s, with every output
+    written (and an interrupted run resumed).
+    """
+    cfg = _options(cfg, options, data, test_data)
+    cfg, stages, spec, arch_cfg, preset = _resolved(cfg)
     strategy = make_strategy(cfg.strategy)
     # Every worker of a multi-worker run trains and saves (saving is collective); only the chief keeps its files,
     # and holds the run directory's lock: a second `train` on the same --out stops here, before it writes.
@@ -272,7 +351,8 @@ def train(cfg: TrainConfig) -> dict:
                 if chief:
                     refuse_finished(run_dir)  # a job that held the lock before this one may have finished it
                 policy = set_precision(cfg.mixed_precision)
-                return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief)
+                return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief,
+                              data=data, test_data=test_data)[0]
             finally:
                 keras.mixed_precision.set_global_policy(previous_policy)
     finally:
@@ -281,10 +361,32 @@ def train(cfg: TrainConfig) -> dict:
                 run_dir.rmdir()  # only when empty: a run stopped by bad input before it wrote anything
 
 
-def _load_splits(cfg, spec):
-    """(splits, train split) of the configured dataset, subsampled to --max-train, checked for this head."""
+def fit_stages(data=None, cfg: TrainConfig | None = None, *, test_data=None, **options) -> dict:
+    """The two-stage EQN loop in memory: {stage name: EQNModel}, e.g. {"coeqn": ..., "eqn": ...}; no file is
+    written.
+
+    The same loop, data handling, seeds and early stopping as `train` (`data`, `test_data` and `options` as
+    there; `out` is ignored). Each model carries its stage's dev-tuned threshold and its test metrics
+    (`model.stage_metrics`); save one with `model.save("stage.keras")` or `model.save_to_preset(dir)`.
+    """
+    cfg = _options(cfg, options, data, test_data)
+    cfg, stages, spec, arch_cfg, preset = _resolved(cfg)
+    strategy = make_strategy(cfg.strategy)
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        policy = set_precision(cfg.mixed_precision)
+        return _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, None, True, data=data,
+                      test_data=test_data)[1]
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _load_splits(cfg, spec, data=None, test_data=None):
+    """(splits, train split) of the configured dataset (`data` / `test_data` when given in memory, see `train`),
+    subsampled to --max-train, checked for this head."""
     splits: DatasetSplits = load_dataset(
-        cfg.data, cfg.data_dir, test_data=cfg.test_data, text_col=cfg.text_col, label_col=cfg.label_col,
+        cfg.data if data is None else data, cfg.data_dir, test_data=cfg.test_data if test_data is None else test_data,
+        text_col=cfg.text_col, label_col=cfg.label_col,
         label_sep=cfg.label_sep, label_names=cfg.label_names, seed=cfg.seed, target_cols=cfg.target_cols,
         target_range=cfg.target_range)
     if splits.rating_scale is not None and not spec.energy:
@@ -329,9 +431,9 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
 
     `stage_scores` None: a finished stage of an interrupted run, scored again with its saved model. Kept at
     full precision in regressed_<stage>.npz with the digests of the texts and of the model that scored
-    them, so a resumed run reuses them only when both still match.
+    them, so a resumed run reuses them only when both still match. `run_dir` None: nothing is written.
     """
-    cache = run_dir / f"regressed_{from_stage}.npz"
+    cache = None if run_dir is None else run_dir / f"regressed_{from_stage}.npz"
     if model_sha256 and cache.is_file():
         try:
             with np.load(cache) as data:
@@ -346,7 +448,9 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
     regressed = {role: regress_labels(labels[role], stage_scores[role], cfg.max_value, cfg.min_value,
                                       cfg.regress_temperature, rated=None if rated is None else rated[role])
                  for role in ("train", "dev")}
-    write_csv(run_dir / regressed_file(from_stage), scores_frame(texts["train"], labels["train"], regressed["train"], names))
+    if run_dir is not None:
+        write_csv(run_dir / regressed_file(from_stage),
+                  scores_frame(texts["train"], labels["train"], regressed["train"], names))
     if model_sha256:
         with atomic_write(cache, "wb") as handle:
             np.savez(handle, train_sha256=train_digest, model_sha256=model_sha256, **regressed)
@@ -354,15 +458,19 @@ def _regress(from_stage, stage_scores, model_sha256=None, *, run_dir, labels, id
 
 
 def _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits, energy, history, started):
-    """Save a fitted stage: its text-in model, scores, annotated test set, report and plots; (report, scores)."""
-    model_path, names = run_dir / f"{name}.keras", splits.label_names
+    """A fitted stage's scores and report; with a run directory also saved: its text-in model, scores, annotated
+    test set, report and plots. (report, scores)."""
+    names = splits.label_names
     fit_seconds = time.perf_counter() - started
-    text_model(tokenizer, core).save(model_path)
+    if run_dir is not None:
+        model_path = run_dir / f"{name}.keras"
+        text_model(tokenizer, core).save(model_path)
     scores = {role: predict_scores(core, ids[role]) for role in ("train", "dev", "test")}
-    save_scores(run_dir / f"scores_{name}.npz", scores, labels, splits.num_labels)
-    write_csv(run_dir / f"test_annotated_{name}.csv",
-              scores_frame(texts["test"], labels["test"], scores["test"], names,
-                           (cfg.min_value, cfg.max_value) if energy else None))
+    if run_dir is not None:
+        save_scores(run_dir / f"scores_{name}.npz", scores, labels, splits.num_labels)
+        write_csv(run_dir / f"test_annotated_{name}.csv",
+                  scores_frame(texts["test"], labels["test"], scores["test"], names,
+                               (cfg.min_value, cfg.max_value) if energy else None))
     if splits.rating_scale is None:
         report = evaluation_report(scores["test"], labels["test"], names, splits.multi_label,
                                    dev_scores=scores["dev"], dev_labels=labels["dev"])
@@ -370,6 +478,8 @@ def _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, spli
         report = graded_report(scores, labels, splits, cfg)
     report["history"] = history
     report["wall_s"] = {"fit": round(fit_seconds, 1), "stage": round(time.perf_counter() - started, 1)}
+    if run_dir is None:
+        return report, scores
     report["model_sha256"] = sha256_file(model_path)
     title = f"{cfg.arch} {name} on {splits.name}"
     plot_training_curves(history, run_dir / f"curves_{name}.png", f"{title}: training curves")
@@ -412,8 +522,13 @@ def _finished_stage(run_dir, name):
     return None
 
 
-def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief) -> dict:
-    splits, train_split = _load_splits(cfg, spec)
+def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief, data=None,
+           test_data=None) -> tuple:
+    """The two-stage loop: (metrics dict, {stage: EQNModel}). With `run_dir` every output is written there and a
+    stage an interrupted run finished is reused (it has no model in the dict); with None nothing is written."""
+    from .model import EQNModel, summary_metrics
+
+    splits, train_split = _load_splits(cfg, spec, data, test_data)
     texts = {"train": train_split.texts, "dev": splits.dev.texts, "test": splits.test.texts}
     labels = {"train": train_split.labels, "dev": splits.dev.labels, "test": splits.test.labels}
     train_digest = _texts_digest(train_split.texts)
@@ -428,7 +543,8 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
         # A CPU run with the same seed repeats exactly. Not on GPUs (some kernels have no deterministic
         # version) nor with XLA (Keras silently drops jit_compile while op determinism is on).
         tf.config.experimental.enable_op_determinism()
-    _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy)
+    if run_dir is not None:
+        _write_config(run_dir, cfg, stage_list, arch_cfg, splits, train_split, train_digest, preset, strategy, policy)
 
     init_core, keep_output = None, False
     if cfg.init_from:  # fine-tuning: the earlier run's tokenizer (its vocabulary) and weights
@@ -462,9 +578,10 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
         dev_metric = DevMetric("pearson", lambda model: graded_pearson(
             predict_scores(model, ids["dev"]), texts["dev"], splits.dev.ratings, splits.label_names,
             splits.rating_scale, cfg)["average"]["pearson"]["value"] or float("nan"))
+    models = {}
     for name in stage_list:
         # Steps 2 and 5: a fresh model fitted on the current full labels (CoEQN, then EQN on regressed ones).
-        report, scores = _finished_stage(run_dir, name), None
+        report, scores = None if run_dir is None else _finished_stage(run_dir, name), None
         if report is not None:
             print(f"[eqn-keras] stage {name}: finished before the interruption, reused", flush=True)
         else:
@@ -478,16 +595,24 @@ def _train(cfg, stages, spec, arch_cfg, preset, strategy, policy, run_dir, chief
                                        dev_metric, init_core, keep_output)
             report, scores = _stage_outputs(run_dir, name, cfg, core, tokenizer, ids, texts, labels, splits,
                                             spec.energy, history, started)
+            if run_dir is None:
+                models[name] = EQNModel.from_parts(
+                    tokenizer, core, label_names=splits.label_names, arch=cfg.arch, head_kind=cfg.head,
+                    energy_range=(cfg.min_value, cfg.max_value) if spec.energy else None,
+                    threshold=report.get("threshold"), stage=name, dataset=splits.name, arch_config=arch_cfg,
+                    metrics=summary_metrics(report))
         results["stages"][name] = report
         shown = "n/a" if report["table3"] is None else f"{report['table3']:.4f}"
         print(f"[eqn-keras] {name} test {report['table3_metric']}: {shown}", flush=True)
         if spec.energy and name != stage_list[-1]:
             # Steps 3 and 4: this stage's scores of the training texts, regressed into the next stage's labels.
-            full = regress(name, scores, report["model_sha256"])
+            full = regress(name, scores, report.get("model_sha256"))
     results["final_stage"] = name
+    if run_dir is None:
+        return results, models
     write_json(run_dir / METRICS_FILE, results)
     if (run_dir / "backup").is_dir() and not any((run_dir / "backup").iterdir()):
         (run_dir / "backup").rmdir()
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
-    return results
+    return results, models

@@ -43,6 +43,19 @@ def test_bert_saved_model_reproduces_scores(bert_run):
                                atol=1e-4)
 
 
+def test_bert_model_object_scores_as_the_run(bert_run):
+    """EQNModel.from_run on a BERT run: keras-hub's BertBackbone as backbone, the run's energies to the last bit."""
+    import keras_hub
+    import pandas as pd
+
+    from eqn_keras import EQNModel
+
+    model = EQNModel.from_run(bert_run)
+    assert isinstance(model.backbone, keras_hub.models.BertBackbone) and model.arch == "bert"
+    texts = pd.read_csv(bert_run / "test_annotated_eqn.csv")["text"].tolist()
+    np.testing.assert_array_equal(model.predict(texts), Annotator(bert_run).score(texts))
+
+
 def test_bert_run_loads_in_a_fresh_process(bert_run, tmp_path):
     """A BERT run (compiled with models/bert.json's AdamW + warm-up schedule) annotates from a new process,
     where nothing has registered eqn_keras's schedule yet; the scores are the run's own."""

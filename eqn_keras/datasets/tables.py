@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .names import infer_label_names, parse_label_names
 from .rows import SEPARATORS, LabelMap, cell_tokens, validate_rows
 from .splits import DEV_FRACTION, TEST_FRACTION, DatasetSplits, TextDataset, split_dataset
@@ -12,6 +15,8 @@ from ..fileio import InputError, Param, parse_range, read_table, require_column
 
 
 def _missing_column_hint(frame, path) -> str:
+    if path == FRAME:
+        return ""
     columns = [str(c) for c in frame.columns]
     if len(columns) == 1:
         for sep in SEPARATORS:
@@ -31,12 +36,35 @@ def require(frame, column: str, path, what: str) -> None:
         raise InputError(f"{err} (expected the {what} column){_missing_column_hint(frame, path)}") from None
 
 
-def _read_cells(path, text_col, label_col) -> tuple:
-    """(path, texts, label cells, label column) of a user CSV / TSV / JSONL file."""
-    path = Path(path).expanduser()
+FRAME = "DataFrame"  # how messages name an in-memory table (its rows are counted from 1, as a file's)
+
+
+def _frame_cell(cell):
+    """A DataFrame's label cell as a file's would be: integer ids as text, a list's items as text, NaN missing."""
+    if isinstance(cell, (list, tuple, np.ndarray)):
+        return [_frame_cell(c) for c in cell]
+    if isinstance(cell, (bool, np.bool_)):
+        return str(cell)
+    if isinstance(cell, (int, np.integer)):
+        return str(int(cell))
+    if isinstance(cell, (float, np.floating)):
+        return None if np.isnan(cell) else (str(int(cell)) if float(cell).is_integer() else str(cell))
+    return cell
+
+
+def _table(source) -> tuple:
+    """(where, frame) of a user table: a CSV / TSV / JSONL file read as text, or a pandas DataFrame as it is."""
+    if isinstance(source, pd.DataFrame):
+        return FRAME, source.reset_index(drop=True)
+    path = Path(source).expanduser()
     if path.is_dir():
         raise InputError(f"{path}: is a directory; expected a .csv, .tsv or .jsonl file")
-    frame = read_table(path)
+    return path, read_table(path)
+
+
+def _read_cells(source, text_col, label_col) -> tuple:
+    """(where, texts, label cells, text column, label column) of a user table (a file or a DataFrame)."""
+    path, frame = _table(source)
     text_col = text_col or "text"
     require(frame, text_col, path, "text")
     if label_col is None:
@@ -49,7 +77,10 @@ def _read_cells(path, text_col, label_col) -> tuple:
         require(frame, label_col, path, "label")
     if len(frame) == 0:
         raise InputError(f"{path}: no data rows; expected a header and at least one row")
-    return path, frame[text_col].tolist(), frame[label_col].tolist(), text_col, label_col
+    cells = frame[label_col].tolist()
+    if path == FRAME:
+        cells = [_frame_cell(cell) for cell in cells]
+    return path, frame[text_col].tolist(), cells, text_col, label_col
 
 
 def _validate(table, label_map: LabelMap) -> TextDataset:
@@ -73,30 +104,45 @@ def load_user_table(path, label_names: list | None, text_col, label_col, label_s
 
 
 def load_user_data(data, test_data, text_col, label_col, label_sep, label_names, seed) -> DatasetSplits:
-    """A user file split seeded into train / dev / test (or train / dev with `test_data` as test)."""
-    path = Path(data).expanduser()
-    tables = {"train": _read_cells(path, text_col, label_col)}
+    """A user file or DataFrame split seeded into train / dev / test (or train / dev with `test_data` as test)."""
+    tables = {"train": _read_cells(data, text_col, label_col)}
+    path = tables["train"][0]
     if test_data is not None:
         tables["test"] = _read_cells(test_data, text_col, label_col)
     label_map = _label_map(tables.values(), parse_label_names(label_names), label_sep)
     sets = {role: _validate(table, label_map) for role, table in tables.items()}
     any_list = any(isinstance(cell, list) for table in tables.values() for cell in table[2])
     multi = bool(label_sep) or any_list or any(len(l) > 1 for d in sets.values() for l in d.labels)
-    notes = {"source": "user file", "files": {"data": {"path": str(path), "origin": "user file"}}, "seed": seed,
+    notes = {**_source_notes(path, "user file"), "seed": seed,
              "label_names_from": "label_names argument" if label_names is not None else "inferred from the labels",
              "dropped": {}}
     train, dev, test = _split_user_sets(sets, path, test_data, seed, notes)
-    return DatasetSplits(path.stem, label_map.names, multi, train, dev, test, notes)
+    return DatasetSplits(_table_name(path), label_map.names, multi, train, dev, test, notes)
+
+
+def _source_notes(path, what: str) -> dict:
+    """The notes' source and files of a user table (a DataFrame has no file)."""
+    if path == FRAME:
+        return {"source": f"{what} (a pandas DataFrame in memory)", "files": {}}
+    return {"source": what, "files": {"data": {"path": str(path), "origin": "user file"}}}
+
+
+def _table_name(path) -> str:
+    """A user dataset's name: its file's stem, or 'dataframe'."""
+    return "dataframe" if path == FRAME else path.stem
 
 
 def _split_user_sets(sets, path, test_data, seed, notes) -> tuple:
     """(train, dev, test) of a user file's sets: `test_data`'s set as test and dev carved from the file, else an
     80 / 10 / 10 seeded split; `notes` records the split and the sizes."""
     if test_data is not None:
-        notes["files"]["test"] = {"path": str(Path(test_data).expanduser()), "origin": "test_data"}
+        in_memory = isinstance(test_data, pd.DataFrame)
+        if not in_memory:
+            notes["files"]["test"] = {"path": str(Path(test_data).expanduser()), "origin": "test_data"}
         train, dev, _, rule = split_dataset(sets["train"], (DEV_FRACTION, 0), seed, path)
         test = sets["test"]
-        notes["split"] = f"test from {test_data}; dev carved from {path.name}: {rule}"
+        notes["split"] = (f"test from {'the test_data DataFrame' if in_memory else test_data}; dev carved from "
+                          f"{'the DataFrame' if path == FRAME else path.name}: {rule}")
     else:
         train, dev, test, rule = split_dataset(sets["train"], (DEV_FRACTION, TEST_FRACTION), seed, path)
         notes["split"] = rule
@@ -104,12 +150,10 @@ def _split_user_sets(sets, path, test_data, seed, notes) -> tuple:
     return train, dev, test
 
 
-def _read_ratings(path, text_col, target_cols) -> tuple:
-    """(texts, ratings [N, C] with NaN for empty cells) of a graded user file; errors name row and column."""
-    import numpy as np
-
-    path = Path(path).expanduser()
-    frame = read_table(path)
+def _read_ratings(source, text_col, target_cols) -> tuple:
+    """(where, texts, ratings [N, C] with NaN for empty cells) of a graded user file or DataFrame; errors name
+    row and column."""
+    path, frame = _table(source)
     text_col = text_col or "text"
     require(frame, text_col, path, "text")
     for column in target_cols:
@@ -119,7 +163,8 @@ def _read_ratings(path, text_col, target_cols) -> tuple:
     ratings = np.full((len(frame), len(target_cols)), np.nan)
     for j, column in enumerate(target_cols):
         for i, cell in enumerate(frame[column].tolist()):
-            cell = "" if cell is None else str(cell).strip()
+            missing = cell is None or (isinstance(cell, (float, np.floating)) and np.isnan(cell))
+            cell = "" if missing else str(cell).strip()
             if not cell:
                 continue  # not rated: label regression fills it in
             try:
@@ -138,8 +183,6 @@ def _read_ratings(path, text_col, target_cols) -> tuple:
 
 def _graded(path, texts, ratings, scale) -> TextDataset:
     """A TextDataset of rated texts: labels are the labels rated above the scale's bottom."""
-    import numpy as np
-
     low, high = scale
     bad = np.argwhere((ratings < low) | (ratings > high))
     if len(bad):
@@ -153,12 +196,10 @@ def _graded(path, texts, ratings, scale) -> TextDataset:
 def load_graded_data(data, test_data, text_col, target_cols, target_range, seed) -> DatasetSplits:
     """A user file whose label cells are numbers (one column per label, `target_cols`), split like
     `load_user_data`. Ratings keep their units; `rating_scale` is `target_range`, else the lowest and highest
-    rating of the data file. An empty cell is a label that was not rated."""
-    import numpy as np
-
+    rating of the data file. An empty cell is a label that was not rated. `data` and `test_data` may be DataFrames."""
     names = parse_label_names(target_cols.split(",") if isinstance(target_cols, str) else list(target_cols))
-    path = Path(data).expanduser()
-    tables = {"train": _read_ratings(path, text_col, names)}
+    tables = {"train": _read_ratings(data, text_col, names)}
+    path = tables["train"][0]
     if test_data is not None:
         tables["test"] = _read_ratings(test_data, text_col, names)
     scale = parse_range(target_range, "target_range")
@@ -168,9 +209,8 @@ def load_graded_data(data, test_data, text_col, target_cols, target_range, seed)
             raise InputError(f"{path}: the ratings do not span a range; pass ", Param("target_range", "LO,HI"))
         scale = (float(rated.min()), float(rated.max()))
     sets = {role: _graded(*table, scale) for role, table in tables.items()}
-    notes = {"source": "user file, graded targets", "files": {"data": {"path": str(path), "origin": "user file"}},
-             "seed": seed, "target_cols": names, "rating_scale": list(scale),
+    notes = {**_source_notes(path, "user file, graded targets"), "seed": seed, "target_cols": names, "rating_scale": list(scale),
              "rating_scale_from": "target_range" if target_range is not None else "the data file's ratings",
              "dropped": {}}
     train, dev, test = _split_user_sets(sets, path, test_data, seed, notes)
-    return DatasetSplits(path.stem, names, True, train, dev, test, notes, rating_scale=scale)
+    return DatasetSplits(_table_name(path), names, True, train, dev, test, notes, rating_scale=scale)
