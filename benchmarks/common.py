@@ -344,7 +344,7 @@ def paired_test(ours: dict, base: dict) -> dict | None:
     no seed is shared."""
     from scipy import stats
 
-    seeds = shared_seeds(ours, base)
+    seeds = sorted(set(ours) & set(base))
     if not seeds:
         return None
     a, b = np.array([ours[s] for s in seeds], dtype=float), np.array([base[s] for s in seeds], dtype=float)
