@@ -312,10 +312,11 @@ def archived_count(rows: list, results: Path) -> str:
 
 
 def threshold_rules(rows: list) -> str:
-    """The thresholds the recorded macro-F1 values were tuned over, with how many stage runs used each."""
+    """The thresholds the recorded macro-F1 values were tuned over, with how many stage runs used each (`rows`:
+    results rows, each stage's fields in "stages", or rows that are one stage's fields, as variants.jsonl's)."""
     counts = {}
     for r in rows:
-        for fields in r["stages"].values():
+        for fields in r["stages"].values() if "stages" in r else [r]:
             rule = fields.get("threshold_candidates") or RECORDED_GRID
             counts[rule] = counts.get(rule, 0) + 1
     return "; ".join(f"{rule}: {n} stage runs" for rule, n in sorted(counts.items()))

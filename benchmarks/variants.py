@@ -53,6 +53,7 @@ def run_variant(name, source_dir, source_stage, args, seed, source_path) -> dict
     return {"variant": name, "arch": args.arch, "dataset": args.data, "seed": seed, "epochs": args.epochs,
             "max_train": args.max_train, "stage": stage, "macro_f1": rep["macro_f1"], "table3": rep["table3"],
             "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
+            "threshold_candidates": rep.get("threshold_candidates"),
             "best_epoch": rep["history"]["best_epoch"], **provenance, "source_run_dir": source_dir}
 
 
@@ -122,9 +123,11 @@ def write_markdown(grid, rows, args, path: Path) -> None:
     text = [f"# Label-regression variants: {args.arch} on {args.data}", "",
             "Written by `benchmarks/variants.py` from `variants.jsonl` and the grid's `table3.jsonl`; every number",
             "below was measured by these scripts. Macro-F1 at the threshold that maximizes it on dev (one threshold",
-            "for all labels, as recorded when the run was trained). Every number is over the seeds that every run",
-            "of the table has (a run's other seeds are named in its row and left out); a difference is tested with a",
-            f"{PAIRED_TEST}, against the run of the same seed, and shown with its number of seeds n and p.",
+            "for all labels, as recorded when the run was trained; thresholds searched, the grid for runs whose",
+            f"metrics.json does not name them: {reproduce.threshold_rules(everything)}). Every number is over the",
+            "seeds that every run of the table has (a run's other seeds are named in its row and left out); a",
+            f"difference is tested with a {PAIRED_TEST}, against the run of the same seed, and shown with its",
+            "number of seeds n and p.",
             f"Setup: at most {args.epochs} epochs with early stopping on dev loss"
             + (f", {args.max_train} training texts" if args.max_train else "") + ".", "",
             summarize(grid, rows, args), "",
