@@ -5,9 +5,11 @@ Reads the runs that `benchmarks/reproduce.py` recorded in `benchmarks/results/ta
 writes, for one architecture:
 
     <out>/goemotions_<arch>.md                    Tables 4, 5, 6 next to the paper's, macro-F1 under two threshold
-                                                  rules, the Ekman and sentiment groupings, a summary table, the
-                                                  test-set noise (paired bootstrap) of each head's difference to
-                                                  the sigmoid head, provenance
+                                                  rules, the Ekman and sentiment groupings, a summary table, ours
+                                                  against each published figure, the exact threshold search
+                                                  against a grid, each head's difference to the sigmoid head
+                                                  (paired bootstrap over test texts; paired t-test over seeds),
+                                                  provenance
     <out>/goemotions_<arch>_pearson_coeqn.png     Fig. 8-like heatmap (CoEQN stage, GoEmotions test set)
     <out>/goemotions_<arch>_pearson_eqn.png       Fig. 9-like heatmap (EQN stage)
     <out>/3tfn_<arch>_pearson_coeqn.png           Fig. 2-like heatmap (CoEQN stage on 3tfn), when such a run exists
@@ -19,8 +21,8 @@ Per-run tables (4, 5, 6, per-group F1) and heatmaps use one seed (`--seed`, defa
 heads side by side (macro-F1 under both threshold rules, groupings, summary, published figures) gives mean ±
 sample std (ddof=1) over the seeds every head has, and each head's difference to the sigmoid head is tested
 with a paired t-test over the seeds both have. Thresholds are tuned on dev searching every distinct dev score
-(exact, `eqn_keras.metrics`' default); the report also shows what a 200-point grid would have given. Our numbers come from
-`eqn_keras.metrics.evaluation_report` (and `pearson_matrix`, `groupings.grouped_evaluation`); the paper's
+(exact, `eqn_keras.metrics`' default); the report also shows what a 200-point grid would have given. Our
+numbers come from `eqn_keras.metrics.evaluation_report` (and `pearson_matrix`, `groupings.grouped_evaluation`); the paper's
 are BERT-base, read from `benchmarks/paper/*.csv`. The Ekman and sentiment mapping files are found like the
 dataset's files (`--data-dir`, else $EQN_DATA_DIR, then the download cache, then upstream); without them
 those sections are skipped.
