@@ -326,20 +326,61 @@ def mean_std(values, show_n: bool = False) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}{n}"
 
 
-def paired_difference(ours: dict, base: dict, say_identical: bool = True) -> str:
-    """Mean of ours − base over the seeds both have ({seed: value}) with a paired t-test's p over seeds;
-    '0 (identical)' when every pair is equal (the test is undefined there), unless not `say_identical`."""
+PAIRED_TEST = "paired t-test over seeds (scipy.stats.ttest_rel)"
+ALPHA = 0.05
+
+
+def shared_seeds(*heads: dict) -> list:
+    """The seeds every one of `heads` ({seed: value}; empty ones ignored) has, sorted: what a comparison of
+    heads is taken over, so that no head's mean holds a seed another lacks."""
+    sets = [set(h) for h in heads if h]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def paired_test(ours: dict, base: dict) -> dict | None:
+    """ours − base over the seeds both have ({seed: value}), with `PAIRED_TEST`: {"seeds", "n", "mean",
+    "differences", "p", "low", "high"} (p and the 95% confidence interval of the mean difference are None with
+    fewer than 2 seeds, or when every seed's difference is the same and the test is undefined); None when
+    no seed is shared."""
     from scipy import stats
 
     seeds = sorted(set(ours) & set(base))
     if not seeds:
+        return None
+    a, b = np.array([ours[s] for s in seeds], dtype=float), np.array([base[s] for s in seeds], dtype=float)
+    d = a - b
+    out = {"seeds": seeds, "n": len(seeds), "mean": float(d.mean()), "differences": d.tolist(), "p": None,
+           "low": None, "high": None}
+    if len(seeds) >= 2 and np.ptp(d) > 0:
+        res = stats.ttest_rel(a, b)
+        ci = res.confidence_interval(1 - ALPHA)
+        out.update(p=float(res.pvalue), low=float(ci.low), high=float(ci.high))
+    return out
+
+
+def paired_verdict(test: dict | None) -> str:
+    """What a `paired_test` shows, in words that say how many seeds it had."""
+    if test is None:
+        return "no shared seed"
+    if test["p"] is None:
+        return ("one seed: no test" if test["n"] < 2 else
+                f"the same difference in all {test['n']} seeds: no test")
+    if test["p"] >= ALPHA:
+        return f"no detectable difference with {test['n']} seeds (p ≥ {ALPHA})"
+    return f"{'higher' if test['mean'] > 0 else 'lower'} in a paired t-test over {test['n']} seeds (p < {ALPHA})"
+
+
+def paired_difference(ours: dict, base: dict, say_identical: bool = True) -> str:
+    """Mean of ours − base over the seeds both have ({seed: value}) with the number of those seeds and the p of
+    `PAIRED_TEST`, e.g. '+0.0120 (n=3, p=0.012)'; '0 (identical)' when every pair is equal (the test is
+    undefined there), unless not `say_identical`."""
+    test = paired_test(ours, base)
+    if test is None:
         return "—"
-    a, b = np.array([ours[s] for s in seeds]), np.array([base[s] for s in seeds])
-    if say_identical and np.all(a == b):
+    if say_identical and not any(test["differences"]):
         return "0 (identical)"
-    if len(seeds) < 2:
-        return f"{(a - b).mean():+.4f} (n=1)"
-    return f"{(a - b).mean():+.4f} (p={stats.ttest_rel(a, b).pvalue:.3f})"
+    p = "" if test["p"] is None else f", p={test['p']:.3f}"
+    return f"{test['mean']:+.4f} (n={test['n']}{p})"
 
 
 def fmt_flops(x: float) -> str:

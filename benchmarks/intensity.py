@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402
-from common import RESULTS, ROOT, md_table, mean_std, paired_difference, run_path, write_lines  # noqa: E402
+from common import (PAIRED_TEST, RESULTS, ROOT, md_table, mean_std, paired_difference, run_path,  # noqa: E402
+                    write_lines)
 
 from eqn_keras.fileio import atomic_write  # noqa: E402
 
@@ -241,8 +242,8 @@ def summary_table(rows: list, gold: str) -> str:
     # every emoint tweet was chosen for its emotion
     hints = " (hints)" if gold.startswith("brighter-eng") else ""
     header = ["train data", "arch", "scores", "seeds", "Pearson r", "Spearman rho", "r, gold ≥ moderate",
-              f"r, gold < moderate{hints}", "r unclipped", "r − probability (paired t p)",
-              "r (gold < moderate) − probability (paired t p)"]
+              f"r, gold < moderate{hints}", "r unclipped", "r − probability (n seeds, paired t p)",
+              "r (gold < moderate) − probability (n seeds, paired t p)"]
     lines = []
     for key in sorted(groups, key=lambda k: (k[0], ARCHS.index(k[1]) if k[1] in ARCHS else 9, k[2], k[3] or 0,
                                              order.index(k[4]) if k[4] in order else 99)):
@@ -352,8 +353,9 @@ def write_report(results: Path, golds: dict, resamples: int, out: Path) -> None:
         "(the shared tasks' metric), Spearman rho, and Pearson r on the texts rated at least moderate (≥ 2 of 3; "
         "emoint ≥ 0.5, its second metric) and on those rated below it (0 or 1 of 3: the emotions a text only "
         "hints at or lacks, where micro-emotions live).",
-        "Means ± std are over seeds; a difference to the probability of the same arch and data is over the seeds "
-        "both have, with a paired t-test's p (n=1: one seed, no test).",
+        "Means ± std are over each row's own seeds (the seeds column); a difference to the probability of the same "
+        "arch and data is over the seeds both have, shown with their number n and the p of a "
+        f"{PAIRED_TEST} (none with one seed).",
         "Published references (test sets, not comparable run for run): brighter-eng average r, RemBERT fine-tuned "
         "0.64, Qwen2.5-72B with 8 examples 0.56; emoint, the best WASSA-2017 system 0.747 (both trained on the "
         "task's own data).", ""]

@@ -4,8 +4,9 @@ Each cell (arch, dataset, seed) trains the conventional baseline (softmax for si
 for GoEmotions) and the two-stage EQN run; one JSON line per finished run is appended to
 `benchmarks/results/table3.jsonl`, so an interrupted grid resumes where it stopped. `table3.md` is
 rewritten from every line after each run. An EQN cell is two runs, CoEQN then EQN regressed from it; the
-CoEQN run (with its train scores) and every GoEmotions and 3tfn run are copied to `benchmarks/results/scores/`
-(the run directories stay on the machine that trained them).
+CoEQN run (with its train scores) and every GoEmotions and 3tfn run whose run directory is on this machine are
+copied to `benchmarks/results/scores/` (the run directories stay on the machine that trained them); the
+"scores archived" column of `table3.md` counts, per cell, the stage runs whose scores are there.
 
     python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
     python benchmarks/reproduce.py --only textcnn:3tfn lstm:goemotions      # selected cells
@@ -34,16 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # common puts this checkout first on sys.path: the eqn_keras imported below is its own, not an installed one
 from common import (  # noqa: E402
     RESULTS, ROOT, append_result, archive_dir, archive_run, archive_scores, git_commit, machine, md_table, mean_std,
-    paired_difference, read_results, run_path, stage_run, write_lines,
+    PAIRED_TEST, paired_difference, read_results, run_path, shared_seeds, stage_run, write_lines,
 )
+from eqn_keras.metrics import DEFAULT_GRID_SIZE  # noqa: E402
 from eqn_keras.options import PATIENCE  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work"
 ARCHS = ["ann", "cnn", "lstm", "textcnn", "bert"]
 DATASETS = ["goemotions", "3tfn", "6emotions", "3tsa"]
 MULTI_LABEL = {"goemotions"}
-# Runs whose dev/test scores are archived beside the results (benchmarks/results/scores/): the ones
-# goemotions_report.py reads, so its report outlives the run directories.
+# Datasets whose runs' dev/test scores are copied beside the results (benchmarks/results/scores/) when their run
+# directories are here: the ones goemotions_report.py reads, so its report outlives the run directories. Which
+# runs' scores are really there is read from disk (`archived_count`), not assumed from this set.
 ARCHIVED = {"goemotions", "3tfn"}
 
 
@@ -215,7 +218,8 @@ def train_run(arch, dataset, head, seed, args, name: str, extra=()) -> tuple:
 
 def stage_fields(report: dict) -> dict:
     """What a results row keeps of one stage of a run's metrics.json."""
-    fields = {k: report.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate", "macro_f1", "threshold")}
+    fields = {k: report.get(k) for k in ("table3_metric", "table3", "accuracy", "hit_rate", "macro_f1", "threshold",
+                                         "threshold_candidates")}
     return {**fields, "best_epoch": report["history"]["best_epoch"]}
 
 
@@ -294,12 +298,37 @@ def run_cell(arch, dataset, head, seed, args, results: Path) -> dict:
     return row
 
 
-def summarize(rows: list) -> str:
-    """Markdown Table 3: paper value, our mean ± std over seeds, EQN minus baseline with a paired test."""
+# The thresholds searched by the runs recorded before metrics.json named them: `tune_threshold`'s grid then.
+RECORDED_GRID = f"a {DEFAULT_GRID_SIZE}-point grid (default_threshold_grid)"
+HEAD_NAMES = {"base": "baseline", "coeqn": "CoEQN", "eqn": "EQN"}
+
+
+def archived_count(rows: list, results: Path) -> str:
+    """How many of the stage runs behind `rows` have their per-text scores in the archive beside `results`
+    (looked up on disk)."""
+    stages = [(r, stage) for r in rows for stage in r["stages"]]
+    found = sum((archive_dir(stage_run(r, stage), results) / f"scores_{stage}.npz").is_file() for r, stage in stages)
+    return "none" if not found else f"{found} of {len(stages)}"
+
+
+def threshold_rules(rows: list) -> str:
+    """The thresholds the recorded macro-F1 values were tuned over, with how many stage runs used each (`rows`:
+    results rows, each stage's fields in "stages", or rows that are one stage's fields, as variants.jsonl's)."""
+    counts = {}
+    for r in rows:
+        for fields in r["stages"].values() if "stages" in r else [r]:
+            rule = fields.get("threshold_candidates") or RECORDED_GRID
+            counts[rule] = counts.get(rule, 0) + 1
+    return "; ".join(f"{rule}: {n} stage runs" for rule, n in sorted(counts.items()))
+
+
+def summarize(rows: list, results: Path = RESULTS / "table3.jsonl") -> str:
+    """Markdown Table 3: paper value, our mean ± std over the seeds every head of the cell has, EQN minus baseline
+    with a paired test over those seeds, and how many stage runs' scores are archived."""
     header = ["arch", "dataset", "setup", "metric", "paper S/M", "ours baseline", "paper EQN", "ours CoEQN", "ours EQN",
-              "CoEQN − base (paired t p)", "EQN − base (paired t p)", "seeds (base / CoEQN / EQN when they differ)",
-              "macro-F1 base / CoEQN / EQN",
-              "differs from the paper", "hardware"]
+              "CoEQN − base (n seeds, paired t p)", "EQN − base (n seeds, paired t p)",
+              "seeds (shared by every head)", "macro-F1 base / CoEQN / EQN", "differs from the paper", "hardware",
+              "stage runs with scores archived"]
     lines = []
     keys = sorted({(r["arch"], r["dataset"], r["epochs"], r["max_train"]) for r in rows},
                   key=lambda k: (ARCHS.index(k[0]) if k[0] in ARCHS else 9, k[1], k[2], k[3] or 0))
@@ -318,22 +347,26 @@ def summarize(rows: list) -> str:
         def series(source, stage=None):
             return {s: (v[stage] if stage else v) for s, v in source.items() if stage is None or stage in v}
 
-        b, c, e = series(base), series(eqn, "coeqn"), series(eqn, "eqn")
+        heads = {"base": series(base), "coeqn": series(eqn, "coeqn"), "eqn": series(eqn, "eqn")}
+        shared = shared_seeds(*heads.values())
+        b, c, e = ({s: v for s, v in d.items() if s in shared} for d in heads.values())
 
         def fmt(d, key="table3"):
             return mean_std([v[key] for v in d.values() if v.get(key) is not None])
 
-        def diff(d):  # identical seeds print p=nan here, as table3.md always has
+        def diff(d):
             return paired_difference({s: v["table3"] for s, v in d.items()}, {s: v["table3"] for s, v in b.items()},
                                      say_identical=False)
 
         paper = PAPER.get((arch, dataset), (None, None))
         metric = next(iter(b.values()), next(iter(c.values()), {})).get("table3_metric", "?")
-        counts = (len(b), len(c), len(e))
-        seeds = counts[0] if len(set(counts) - {0}) <= 1 and counts[0] else " / ".join(map(str, counts))
+        left_out = [f"{HEAD_NAMES[h]} seed {s}" for h, d in heads.items() for s in sorted(set(d) - set(shared))]
+        seeds = f"{len(shared)} ({', '.join(map(str, shared))})" + (f"; left out: {', '.join(left_out)}"
+                                                                     if left_out else "")
         macro = " / ".join(fmt(d, "macro_f1") for d in (b, c, e))
         lines.append([arch, dataset, setup, metric, paper[0] or "—", fmt(b), paper[1] or "—", fmt(c), fmt(e), diff(c),
-                      diff(e), seeds, macro, differs, hardware(run["machine"] for run in runs_of(cell))])
+                      diff(e), seeds, macro, differs, hardware(run["machine"] for run in runs_of(cell)),
+                      archived_count(cell, results)])
     covered = {(a, d) for a, d, _, _ in keys}
     for arch in ARCHS:
         for dataset in DATASETS:
@@ -341,7 +374,7 @@ def summarize(rows: list) -> str:
                 paper = PAPER.get((arch, dataset), (None, None))
                 differs = "; ".join(filter(None, [ARCH_DIFF.get(arch), DATASET_DIFF.get(dataset)]))
                 lines.append([arch, dataset, "not run yet", "", paper[0], "—", paper[1], "—", "—", "—", "—", 0, "—",
-                              differs, "—"])
+                              differs, "—", "—"])
     return md_table(header, lines)
 
 
@@ -384,9 +417,18 @@ def write_markdown(rows: list, path: Path) -> None:
             "The paper's 'EQN' row of Table 3 is its CoEQN stage (section 4.3); 'ours EQN' is the second stage.",
             "Differences from the paper: 6emotions is the 20k dair-ai split, 3tsa is the Reddit half, 7health is",
             "absent, 3tfn's test split is sent_valid.csv with dev carved from train.",
-            "Means ± std are over each head's own seeds; a difference to the baseline and its paired t-test are over",
-            "the seeds both heads have.", "",
-            summarize(rows), "",
+            "Each cell's means ± std (ddof=1) and differences are over the seeds every head of the cell has (the",
+            "'seeds' column, which names any other seed a head has: left out of every number of that row); a",
+            f"difference to the baseline is tested with a {PAIRED_TEST} and shown with its number of",
+            "seeds n and p (none with one seed); p ≥ 0.05 means no detectable difference with that many seeds,",
+            "not equality.",
+            "macro-F1: one global threshold tuned for dev macro-F1 when the run was trained, applied to test; the",
+            f"thresholds searched (the grid for runs whose metrics.json does not name them): {threshold_rules(rows)}.",
+            "Where a cell's scores are archived, `goemotions_report.py` recomputes them with an exact search and",
+            "shows how much the search moves them.",
+            "'stage runs with scores archived': how many of the cell's stage runs have their per-text dev/test",
+            "scores in `scores/` beside this file (read from disk); the others' scores are not kept.", "",
+            summarize(rows, path), "",
             f"Machines: {'; '.join(machines)}. Commits: {', '.join(commits)}.", "",
             "Commands (one per run, seed varies):", ""]
     text += [f"    {c}" for c in commands]
@@ -395,8 +437,7 @@ def write_markdown(rows: list, path: Path) -> None:
         text += ["", "## Cost of the full-data BERT cells", "",
                  "Wall time and peak resident memory of the `eqn-keras train` processes, summed (time) or maxed (RSS)",
                  "over their attempts; an EQN cell lists its CoEQN run, then its EQN run. Measured on the machines",
-                 "above, whose speed drifts between sessions (and the CPU was at times shared with CI): compare",
-                 "these only roughly.", "", costs]
+                 "above, whose speed varies from run to run: compare these only roughly.", "", costs]
     write_lines(path, text)
 
 

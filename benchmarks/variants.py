@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402
 from common import (  # noqa: E402
-    RESULTS, append_result, md_table, mean_std, paired_difference, read_results, stage_run, write_lines,
+    PAIRED_TEST, RESULTS, append_result, md_table, mean_std, paired_difference, read_results, shared_seeds, stage_run,
+    write_lines,
 )
 
 WORK = reproduce.WORK
@@ -52,6 +53,7 @@ def run_variant(name, source_dir, source_stage, args, seed, source_path) -> dict
     return {"variant": name, "arch": args.arch, "dataset": args.data, "seed": seed, "epochs": args.epochs,
             "max_train": args.max_train, "stage": stage, "macro_f1": rep["macro_f1"], "table3": rep["table3"],
             "table3_metric": rep["table3_metric"], "threshold": rep["threshold"],
+            "threshold_candidates": rep.get("threshold_candidates"),
             "best_epoch": rep["history"]["best_epoch"], **provenance, "source_run_dir": source_dir}
 
 
@@ -86,11 +88,15 @@ def summarize(grid: list, rows: list, args) -> str:
             per.setdefault(name, {})[r["seed"]] = (rep["macro_f1"], rep["table3"])
     for r in rows:
         per.setdefault(r["variant"], {})[r["seed"]] = (r["macro_f1"], r["table3"])
+    # every run shown is compared with the others: each over the seeds all of them have
+    shared = shared_seeds(*per.values())
+    left_out = {name: sorted(set(vals) - set(shared)) for name, vals in per.items()}
+    per = {name: {s: v for s, v in vals.items() if s in shared} for name, vals in per.items()}
     base = per.get(f"baseline ({base_head})", {})
     eqn = per.get("EQN", {})
     metric = next((r["table3_metric"] for r in rows), "hit_rate" if args.data in reproduce.MULTI_LABEL else "accuracy")
-    header = ["run", "what", "macro-F1 (dev-tuned threshold)", metric, "macro-F1 − baseline (paired t p)",
-              f"{metric} − baseline", "macro-F1 − EQN", "seeds"]
+    header = ["run", "what", "macro-F1 (dev-tuned threshold)", metric, "macro-F1 − baseline (n seeds, paired t p)",
+              f"{metric} − baseline", "macro-F1 − EQN", "seeds (shared by every run)"]
     what = {f"baseline ({base_head})": "conventional head, one stage", "CoEQN": "stage 1 of the paper's EQN",
             "EQN": "stage 2 of the paper's EQN", **{k: v[0] for k, v in VARIANTS.items()}}
 
@@ -106,7 +112,9 @@ def summarize(grid: list, rows: list, args) -> str:
             continue
         rows.append([name, what[name], mean_std([v[0] for v in vals.values()]), mean_std([v[1] for v in vals.values()]),
                      diff(vals, 0) if "baseline" not in name else "—", diff(vals, 1) if "baseline" not in name else "—",
-                     diff(vals, 0, eqn) if name in VARIANTS else "—", len(vals)])
+                     diff(vals, 0, eqn) if name in VARIANTS else "—",
+                     f"{len(vals)}" + (f"; left out: seed {', '.join(map(str, left_out[name]))}"
+                                       if left_out[name] else "")])
     return md_table(header, rows)
 
 
@@ -115,7 +123,11 @@ def write_markdown(grid, rows, args, path: Path) -> None:
     text = [f"# Label-regression variants: {args.arch} on {args.data}", "",
             "Written by `benchmarks/variants.py` from `variants.jsonl` and the grid's `table3.jsonl`; every number",
             "below was measured by these scripts. Macro-F1 at the threshold that maximizes it on dev (one threshold",
-            "for all labels); the paired t-test is over seeds, against the baseline run of the same seed.",
+            "for all labels, as recorded when the run was trained; thresholds searched, the grid for runs whose",
+            f"metrics.json does not name them: {reproduce.threshold_rules(everything)}). Every number is over the",
+            "seeds that every run of the table has (a run's other seeds are named in its row and left out); a",
+            f"difference is tested with a {PAIRED_TEST}, against the run of the same seed, and shown with its",
+            "number of seeds n and p.",
             f"Setup: at most {args.epochs} epochs with early stopping on dev loss"
             + (f", {args.max_train} training texts" if args.max_train else "") + ".", "",
             summarize(grid, rows, args), "",

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, precision_recall_curve, precision_recall_fscore_support
 
 from .labels import annotated_mask as multi_hot  # Boolean [N, C] indicator of the true label sets
 
 DEFAULT_GRID_SIZE = 200
+# What `tune_threshold` / `tune_label_thresholds` search by default, as reports and metrics.json name it.
+EXACT_CANDIDATES = "every distinct dev score"
 
 __all__ = [
     "multi_hot", "accuracy", "top_k_sets", "top_k_mask", "sample_prf", "hit_rate", "hits_by_label_count",
-    "topk_expansion", "default_threshold_grid", "tune_threshold", "tune_label_thresholds", "per_label_prf",
+    "topk_expansion", "default_threshold_grid", "candidates_name", "tune_threshold", "tune_label_thresholds", "per_label_prf",
     "threshold_prf", "threshold_evaluation", "table3_measure", "pearson_matrix", "plot_pearson_heatmap", "evaluation_report",
     "format_tables",
 ]
@@ -180,9 +182,16 @@ def default_threshold_grid(scores, size: int = DEFAULT_GRID_SIZE) -> np.ndarray:
 
 
 def _candidates(arr: np.ndarray, grid) -> np.ndarray:
-    """Sorted unique candidate thresholds: `grid` given as values, or the default grid of `arr` (None or a size)."""
-    if grid is None or isinstance(grid, numbers.Integral):
-        return default_threshold_grid(arr, DEFAULT_GRID_SIZE if grid is None else int(grid))
+    """Sorted unique candidate thresholds: every distinct value of `arr` (None), the default grid of that size
+    (an int), or `grid` given as values.
+
+    A prediction {score >= h} changes only where h crosses a score, so the distinct scores are every prediction
+    a threshold can make (but the empty one, which scores F1 0): searching them finds the exact optimum.
+    """
+    if grid is None:
+        return np.unique(arr)
+    if isinstance(grid, numbers.Integral):
+        return default_threshold_grid(arr, int(grid))
     candidates = np.unique(np.asarray(grid, dtype=np.float64).ravel())
     if candidates.size == 0 or np.isnan(candidates).any():
         raise ValueError("grid must hold at least one threshold and no NaN")
@@ -214,8 +223,9 @@ def _first_best(curve: np.ndarray) -> int:
 def tune_threshold(scores, labels, grid=None) -> float:
     """One global threshold h maximizing macro-F1 of {j: score_ij >= h}; tune it on the dev split.
 
-    grid: candidate values, an int (size of the default grid) or None (about 200 candidates).
-    Among equally good candidates the lowest is returned.
+    grid: None (the default) searches every distinct dev score, which finds the exact optimum; an int searches
+    `default_threshold_grid` of that size (an approximation: the optimum may lie between its points); an
+    array searches those values. Among equally good candidates the lowest is returned.
     """
     arr, truth, _ = _inputs(scores, labels, need_labels=False)
     candidates = _candidates(arr, grid)
@@ -227,21 +237,35 @@ def tune_label_thresholds(scores, labels, grid=None) -> np.ndarray:
 
     This is the per-label rule of later GoEmotions work (each label's threshold chosen for its own dev
     F1), beside `tune_threshold`'s single threshold chosen for macro-F1. Returns a float array [C].
-    grid: None or an int gives each label its own default grid built from its own dev scores (about 200
-    candidates: quantiles plus an even spread over the column's range, see `default_threshold_grid`), so
-    rare labels whose optimum lies in their own upper tail are searched finely; an array of values is
-    shared by all labels. Among equally good candidates the lowest is returned; a label no candidate
-    finds (F1 = 0 everywhere, e.g. no positive dev text) gets its highest candidate, predicting as few
-    texts as the grid allows.
+    grid: None (the default) searches every distinct dev score of each label (scikit-learn's
+    `precision_recall_curve`), which finds each label's exact optimum; an int gives each label its own
+    `default_threshold_grid` of that size, built from its own dev scores (an approximation: a label's optimum
+    may lie between grid points); an array of values is shared by all labels. Among equally good candidates
+    the lowest is returned; a label no candidate finds (F1 = 0 everywhere, e.g. no positive dev text) gets
+    its highest candidate, predicting as few texts as the candidates allow.
     """
     arr, truth, _ = _inputs(scores, labels, need_labels=False)
-    shared = None if grid is None or isinstance(grid, numbers.Integral) else _candidates(arr, grid)
+    if grid is None:
+        return np.array([_exact_label_threshold(arr[:, j], truth[:, j]) for j in range(arr.shape[1])])
+    shared = None if isinstance(grid, numbers.Integral) else _candidates(arr, grid)
     thresholds = np.empty(arr.shape[1])
     for j in range(arr.shape[1]):
         candidates = shared if shared is not None else _candidates(arr[:, [j]], grid)
         f1 = _label_f1(arr[:, j], truth[:, j], candidates)
         thresholds[j] = candidates[-1] if f1.max() <= 0 else candidates[_first_best(f1)]
     return thresholds
+
+
+def _exact_label_threshold(column: np.ndarray, positive: np.ndarray) -> float:
+    """The lowest of the scores maximizing F1 of {score >= h} for one label (every distinct score searched,
+    with `precision_recall_curve`); the column's highest score when the label has no positive text."""
+    if not positive.any():
+        return float(column.max())
+    precision, recall, thresholds = precision_recall_curve(positive, column)
+    precision, recall = precision[:-1], recall[:-1]  # the last pair (1, 0) has no threshold
+    total = precision + recall
+    f1 = np.divide(2.0 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return float(thresholds[_first_best(f1)])
 
 
 def _threshold_vector(threshold, c: int) -> np.ndarray:
@@ -294,23 +318,35 @@ def threshold_prf(scores, labels, threshold) -> dict:
 LABEL_RULE_SUFFIX = "_per_label_thresholds"
 
 
+def candidates_name(grid=None) -> str:
+    """What a `grid` argument of `tune_threshold` / `tune_label_thresholds` searches, in words."""
+    if grid is None:
+        return EXACT_CANDIDATES
+    if isinstance(grid, numbers.Integral):
+        return f"a {int(grid)}-point grid (default_threshold_grid)"
+    return f"{np.size(grid)} given values"
+
+
 def threshold_evaluation(dev_scores, dev_labels, test_scores, test_labels, label_names,
-                         label_thresholds: bool = True) -> dict:
+                         label_thresholds: bool = True, grid=None) -> dict:
     """Threshold metrics of one test set under the two rules, both tuned on dev only.
 
     Global rule: `threshold` (one value, `tune_threshold`), its macro_* / micro_* scores and `per_label`
     (Table 6 frame). Per-label rule (when `label_thresholds`): `label_thresholds` (array [C],
     `tune_label_thresholds`), the same scores with the suffix `_per_label_thresholds`
     (e.g. `macro_f1_per_label_thresholds`) and `per_label_at_label_thresholds` (Table 6 frame).
+    grid: the thresholds searched, as in `tune_threshold` (default: every distinct dev score, exact);
+    `threshold_candidates` says which, in words.
     """
     if np.shape(dev_scores)[1:] != np.shape(test_scores)[1:]:
         raise ValueError(f"dev scores {np.shape(dev_scores)} and test scores {np.shape(test_scores)} "
                          "have different label columns")
-    threshold = tune_threshold(dev_scores, dev_labels)
-    out = {"threshold": threshold, **threshold_prf(test_scores, test_labels, threshold),
+    threshold = tune_threshold(dev_scores, dev_labels, grid)
+    out = {"threshold": threshold, "threshold_candidates": candidates_name(grid),
+           **threshold_prf(test_scores, test_labels, threshold),
            "per_label": per_label_prf(test_scores, test_labels, threshold, label_names)}
     if label_thresholds:
-        per_label = tune_label_thresholds(dev_scores, dev_labels)
+        per_label = tune_label_thresholds(dev_scores, dev_labels, grid)
         out["label_thresholds"] = per_label
         out.update({k + LABEL_RULE_SUFFIX: v for k, v in threshold_prf(test_scores, test_labels, per_label).items()})
         out["per_label_at_label_thresholds"] = per_label_prf(test_scores, test_labels, per_label, label_names)

@@ -288,7 +288,7 @@ def test_tune_threshold_energy_scale():
     scores = np.where(truth, rng.uniform(6, 10, truth.shape), rng.uniform(0, 4, truth.shape))
     labels = [tuple(np.flatnonzero(row)) for row in truth]
     h = m.tune_threshold(scores, labels)
-    assert 4 < h <= 6 + 1e-9
+    assert 4 < h <= scores[truth].min()  # every distinct score searched: the lowest perfect one is a positive's
     assert m.per_label_prf(scores, labels, h, list("abcdef")).loc["macro-average", "f1"] == pytest.approx(1.0)
 
 
@@ -303,8 +303,13 @@ def test_macro_curve_matches_sklearn_at_every_candidate():
     for h, value in zip(grid, curve):
         expected = precision_recall_fscore_support(truth, scores >= h, average="macro", zero_division=0)[2]
         assert value == pytest.approx(expected, abs=1e-12)
-    best = m.tune_threshold(scores, [tuple(np.flatnonzero(r)) for r in truth])
+    labels = [tuple(np.flatnonzero(r)) for r in truth]
+    best = m.tune_threshold(scores, labels, grid=grid)
     assert curve[np.flatnonzero(grid == best)[0]] == pytest.approx(curve.max())
+    # the default searches every distinct score: the first best of scikit-learn's macro-F1 over all of them
+    every = np.unique(scores)
+    brute = [precision_recall_fscore_support(truth, scores >= h, average="macro", zero_division=0)[2] for h in every]
+    assert m.tune_threshold(scores, labels) == every[np.flatnonzero(np.array(brute) >= max(brute) - 1e-12)[0]]
 
 
 # ------------------------------------------------------------------------------ per-label thresholds
@@ -332,11 +337,49 @@ def test_tune_label_thresholds_matches_brute_force(seed):
     got = m.tune_label_thresholds(scores, labels, grid=shared)
     np.testing.assert_array_equal(got, _brute_force_label_thresholds(scores, truth, [shared] * c))
     assert got[3] == shared[-1]
-    # the default: each label its own grid, from its own column's scores
+    # the default: every distinct score of each label's own column (precision_recall_curve)
     got = m.tune_label_thresholds(scores, labels)
+    np.testing.assert_array_equal(
+        got, _brute_force_label_thresholds(scores, truth, [np.unique(scores[:, j]) for j in range(c)]))
+    assert got.shape == (c,) and got.dtype == np.float64
+    # an int: each label its own default grid of that size, from its own column's scores
+    got = m.tune_label_thresholds(scores, labels, grid=200)
     grids = [m.default_threshold_grid(scores[:, [j]]) for j in range(c)]
     np.testing.assert_array_equal(got, _brute_force_label_thresholds(scores, truth, grids))
-    assert got.shape == (c,) and got.dtype == np.float64
+
+
+def _between_grid_points_case(c=2, n=1000, seed=21):
+    """Scores whose perfect threshold lies strictly between two neighbouring points of each column's 200-point
+    `default_threshold_grid`: the positives of label j are the scores from a cut chosen inside such a gap."""
+    rng = np.random.default_rng(seed)
+    scores = rng.random((n, c))
+    truth = np.zeros((n, c), dtype=bool)
+    for j in range(c):
+        column, grid = scores[:, j], m.default_threshold_grid(scores[:, [j]])
+        inside = [np.sort(column[(column > a) & (column < b)]) for a, b in zip(grid[:-1], grid[1:])]
+        gap = max(inside[len(inside) // 2:], key=len)  # an upper gap holding several scores
+        truth[:, j] = column >= gap[len(gap) // 2]
+    return scores, truth, [tuple(int(j) for j in np.flatnonzero(row)) for row in truth]
+
+
+def test_threshold_tuning_is_exact_where_a_grid_is_not():
+    scores, truth, labels = _between_grid_points_case()
+    cuts = [scores[truth[:, j], j].min() for j in range(2)]
+    for j in range(2):
+        assert cuts[j] not in m.default_threshold_grid(scores[:, [j]])
+    label_h = m.tune_label_thresholds(scores, labels)
+    np.testing.assert_array_equal(label_h, cuts)  # each label's own cut: F1 1
+    assert m.threshold_prf(scores, labels, label_h)["macro_f1"] == 1.0
+    grid_h = m.tune_label_thresholds(scores, labels, grid=200)  # the approximation misses it
+    assert m.threshold_prf(scores, labels, grid_h)["macro_f1"] < 1.0
+    # one global threshold over a single label's column: the same exact cut, which the grid misses
+    one = [(0,) if t else () for t in truth[:, 0]]
+    assert m.tune_threshold(scores[:, :1], one) == cuts[0]
+    assert m.tune_threshold(scores[:, :1], one, grid=200) != cuts[0]
+    ev = m.threshold_evaluation(scores, labels, scores, labels, ["a", "b"])
+    assert ev["threshold_candidates"] == "every distinct dev score" and ev["macro_f1_per_label_thresholds"] == 1.0
+    assert m.threshold_evaluation(scores, labels, scores, labels, ["a", "b"], grid=200)["threshold_candidates"] \
+        == "a 200-point grid (default_threshold_grid)"
 
 
 def test_tune_label_thresholds_hand_example():

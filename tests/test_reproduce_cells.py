@@ -115,14 +115,51 @@ def _row(head, seed, stages):
                                        for s, v in stages.items()}}
 
 
-def test_table3_names_each_heads_seed_count_when_they_differ(reproduce):
+def test_table3_compares_heads_over_the_seeds_every_head_has(reproduce, tmp_path):
+    from scipy import stats
+
     rows = [_row("multi", s, {"multi": 0.60 + s / 100}) for s in range(3)]
     rows += [_row("eqn", s, {"coeqn": 0.62, "eqn": 0.63 + 2 * s / 100}) for s in range(2)]
-    line = next(l for l in reproduce.summarize(rows).splitlines() if "| goemotions |" in l)
+    line = next(l for l in reproduce.summarize(rows, tmp_path / "table3.jsonl").splitlines() if "| goemotions |" in l)
     cells = [c.strip() for c in line.split("|")]
-    assert cells[12] == "3 / 2 / 2"
-    assert cells[6].startswith("0.6100 ± 0.0100")  # the baseline's mean over its own 3 seeds
-    assert cells[11].startswith("+0.0350")  # over seeds 0 and 1 only: (0.03 + 0.04) / 2, not 0.64 − 0.61
+    assert cells[12] == "2 (0, 1); left out: baseline seed 2"
+    assert cells[6] == "0.6050 ± 0.0071"  # the baseline over seeds 0 and 1, not its own three (0.6100)
+    p = stats.ttest_rel([0.63, 0.65], [0.60, 0.61]).pvalue
+    assert cells[11] == f"+0.0350 (n=2, p={p:.3f})"  # (0.03 + 0.04) / 2 over the shared seeds
+    assert cells[16] == "none"  # no stage run's scores in scores/ beside the results
     rows = [r for r in rows if r["seed"] < 2]
-    line = next(l for l in reproduce.summarize(rows).splitlines() if "| goemotions |" in l)
-    assert [c.strip() for c in line.split("|")][12] == "2"
+    line = next(l for l in reproduce.summarize(rows, tmp_path / "table3.jsonl").splitlines() if "| goemotions |" in l)
+    assert [c.strip() for c in line.split("|")][12] == "2 (0, 1)"
+
+
+def test_table3_counts_the_archived_scores_found_on_disk(reproduce, tmp_path):
+    rows = [{**_row("multi", 0, {"multi": 0.6}), "run_dir": "benchmarks/work/goemotions-bert-multi-s0-e10"},
+            {**_row("eqn", 0, {"coeqn": 0.6, "eqn": 0.6}), "run_dir": "benchmarks/work/goemotions-bert-eqn-s0-e10",
+             "stage_runs": {"coeqn": {"run_dir": "benchmarks/work/goemotions-bert-coeqn-s0-e10"}}}]
+    results = tmp_path / "table3.jsonl"
+    assert reproduce.archived_count(rows, results) == "none"
+    for name, stage in (("goemotions-bert-coeqn-s0-e10", "coeqn"), ("goemotions-bert-multi-s0-e10", "multi")):
+        (tmp_path / "scores" / name).mkdir(parents=True)
+        (tmp_path / "scores" / name / f"scores_{stage}.npz").write_bytes(b"")
+    assert reproduce.archived_count(rows, results) == "2 of 3"  # the EQN stage's scores are not there
+
+
+def test_paired_test_uses_shared_seeds_and_agrees_with_scipy(reproduce):
+    from scipy import stats
+
+    import common
+
+    ours, base = {0: 0.50, 1: 0.47, 2: 0.52}, {0: 0.48, 1: 0.49}
+    test = common.paired_test(ours, base)
+    assert test["seeds"] == [0, 1] and test["n"] == 2 and test["mean"] == pytest.approx(0.0)
+    ours[1] = 0.46
+    test = common.paired_test(ours, base)
+    expected = stats.ttest_rel([0.50, 0.46], [0.48, 0.49])
+    assert test["p"] == pytest.approx(expected.pvalue)
+    ci = expected.confidence_interval(0.95)
+    assert (test["low"], test["high"]) == pytest.approx((ci.low, ci.high))
+    assert common.paired_verdict(test) == "no detectable difference with 2 seeds (p ≥ 0.05)"
+    assert common.paired_verdict(common.paired_test({0: 1.0}, {0: 0.5, 1: 0.4})) == "one seed: no test"
+    assert common.paired_test({0: 1.0}, {1: 0.5}) is None
+    ours, base = {s: 0.6 + 0.001 * s for s in range(5)}, {s: 0.5 - 0.002 * s for s in range(5)}
+    assert common.paired_verdict(common.paired_test(ours, base)).startswith("higher in a paired t-test over 5 seeds")
