@@ -8,6 +8,7 @@ import collections
 import hashlib
 import os
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,7 @@ def test_cards(name, n_labels, multi, roles):
     for spec in card["files"].values():
         assert spec["sha256"] is None or len(spec["sha256"]) == 64
         assert spec["url"] is None or spec["url"].startswith("https://")
-    assert ds.card_path(name) == REPO / "datasets" / f"{name}.json"
+    assert ds.card_path(name) == REPO / "eqn_keras" / "presets" / "datasets" / f"{name}.json"
 
 
 def test_card_details():
@@ -158,19 +159,14 @@ def test_card_unknown_name():
 
 
 def test_card_not_taken_from_a_foreign_datasets_folder(tmp_path, monkeypatch):
-    """Installed, the package's parent is site-packages, whose `datasets/` is the PyPI `datasets`
-    package: cards then come from the package data only (tests/test_packaging.py builds a wheel)."""
-    from eqn_keras import presets
-
+    """Cards are the package's data: a `datasets/` folder in the working directory (or site-packages' PyPI
+    `datasets` package) is never read instead."""
     (tmp_path / "datasets").mkdir()
-    (tmp_path / "datasets" / "3tfn.json").write_text((REPO / "datasets" / "3tfn.json").read_text())
-    monkeypatch.setattr(presets, "_ROOT", tmp_path)  # no setup.cfg: not a source checkout
-    assert ds.card_dirs() == [presets.resources.files("eqn_keras.presets") / "datasets"]
-    if not (Path(presets.__file__).parent / "datasets" / "3tfn.json").is_file():  # a clean checkout
-        with pytest.raises(InputError, match=r"3tfn.json: dataset card not found; searched .*presets/datasets"):
-            ds.card_path("3tfn")
-    (tmp_path / "setup.cfg").write_text("")
-    assert ds.card_path("3tfn") == tmp_path / "datasets" / "3tfn.json"
+    (tmp_path / "datasets" / "3tfn.json").write_text('{"name": "3tfn", "label_names": ["x"]}')
+    monkeypatch.chdir(tmp_path)
+    assert ds.card_dirs() == [resources.files("eqn_keras.presets") / "datasets"]
+    assert ds.card_path("3tfn") == REPO / "eqn_keras" / "presets" / "datasets" / "3tfn.json"
+    assert len(ds.load_card("3tfn")["label_names"]) == 3
 
 
 # --- named datasets on fixtures ------------------------------------------------------------------

@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT
 
 # What a build needs from the source tree (the sdist's contents, without tests).
-SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "eqn_keras", "models", "datasets")
+SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "eqn_keras")
+PRESETS = ROOT / "eqn_keras" / "presets"
 
 
 def _run(args, **kwargs):
@@ -44,21 +45,22 @@ def test_lazy_public_names():
         eqn_keras.nope  # noqa: B018
 
 
-def _ignore_built(directory, names):
-    """Bytecode, and preset copies a build left in eqn_keras/presets/ (not the eqn_keras.datasets package)."""
-    built = ("models", "datasets") if os.path.basename(directory) == "presets" else ()
-    return {n for n in names if n == "__pycache__" or n.endswith(".pyc") or n in built}
+def test_top_level_preset_folders_are_the_package_data():
+    """models/ and datasets/ at the top of the repository are links to the package's preset folders, not copies."""
+    for kind in ("models", "datasets"):
+        assert (ROOT / kind).is_symlink(), f"{kind}/ should link to eqn_keras/presets/{kind}"
+        assert (ROOT / kind).resolve() == (PRESETS / kind).resolve()
 
 
 def test_wheel_carries_the_presets(tmp_path):
     """Build a wheel (no network: --no-build-isolation), install it with --target and read every
-    preset from another directory; the copies are byte-identical to the top-level folders."""
+    preset from another directory; the wheel's files are byte-identical to the package folders."""
     src = tmp_path / "src"
     src.mkdir()
     for name in SOURCES:
         path = ROOT / name
         if path.is_dir():
-            shutil.copytree(path, src / name, ignore=_ignore_built)
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(path, src / name)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
@@ -70,7 +72,7 @@ def test_wheel_carries_the_presets(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         members = set(zf.namelist())
         for kind in ("models", "datasets"):
-            files = sorted((ROOT / kind).glob("*.json"))
+            files = sorted((PRESETS / kind).glob("*.json"))
             assert files
             for path in files:
                 assert zf.read(f"eqn_keras/presets/{kind}/{path.name}") == path.read_bytes(), path

@@ -16,7 +16,7 @@ _FILE_KEYS = ("file", "url", "sha256")
 
 
 def card_dirs() -> list:
-    """Folders searched for `<name>.json`: the source checkout's `datasets/`, then the package data."""
+    """Folders searched for `<name>.json`: the package data's `presets/datasets/`."""
     return preset_dirs("datasets")
 
 

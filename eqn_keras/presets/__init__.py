@@ -1,36 +1,22 @@
 """The JSON presets: model parameters (`models/<arch>.json`) and dataset cards (`datasets/<name>.json`).
 
-One source of truth: the top-level `models/` and `datasets/` folders of the repository, where people
-read and edit them. A source checkout (and so an editable install) reads those folders directly; a
-built wheel carries copies as package data in `eqn_keras/presets/<kind>/` (setup.py's build_py copies
-them at build time), read here with `importlib.resources`, so `pip install .`, a wheel, `--user` and
-`--target` installs work from any directory.
+They are package data, in `eqn_keras/presets/models/` and `eqn_keras/presets/datasets/` (the repository's
+top-level `models/` and `datasets/` are links to these folders), read with `importlib.resources`: a source
+checkout, an editable install, a wheel, `--user` and `--target` installs all read the same files.
 """
 
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 KINDS = ("models", "datasets")
 
-# The repository root when this package is imported from a source checkout; setup.cfg tells it apart
-# from site-packages, whose `datasets/` is the PyPI `datasets` package.
-_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _checkout_dir(kind: str) -> Path | None:
-    folder = _ROOT / kind
-    return folder if (_ROOT / "setup.cfg").is_file() and folder.is_dir() else None
-
 
 def preset_dirs(kind: str) -> list:
-    """Where `<kind>/*.json` is looked up, in order: the source checkout, then the package data."""
+    """Where `<kind>/*.json` is looked up: the package's `presets/<kind>/` folder."""
     if kind not in KINDS:
         raise ValueError(f"unknown preset kind '{kind}'; expected one of {', '.join(KINDS)}")
-    dirs = [resources.files(__name__) / kind]
-    checkout = _checkout_dir(kind)
-    return [checkout, *dirs] if checkout is not None else dirs
+    return [resources.files(__name__) / kind]
 
 
 def find_data_file(kind: str, name: str):
