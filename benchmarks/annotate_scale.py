@@ -38,11 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MEASURE_RSS, ROOT, fmt_rate, git_commit, loadavg, machine_info, md_table, rewrite_markdown, write_outputs  # noqa: E402
+from eqn_keras.fileio import InputError
+from eqn_keras.tablestream import CHUNK_SIZE
 
-from eqn_keras.fileio import InputError  # noqa: E402
-from eqn_keras.tablestream import CHUNK_SIZE  # noqa: E402
+from .common import MEASURE_RSS, ROOT, fmt_rate, git_commit, loadavg, machine_info, md_table, rewrite_markdown, write_outputs
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "annotate_scale"
 DEFAULT_WORK = ROOT / "benchmarks" / "work" / "annotate_scale"
@@ -161,7 +160,7 @@ def main(argv=None) -> int:
     with open(src, "rb") as handle:  # the page cache holds the input for both paths alike
         while handle.read(1 << 24):
             pass
-    report = {"command": shlex.join(["python", "benchmarks/annotate_scale.py", *(argv if argv is not None else sys.argv[1:])]),
+    report = {"command": shlex.join(["python", "-m", "benchmarks.annotate_scale", *(argv if argv is not None else sys.argv[1:])]),
               "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_info(), "versions": {k: metadata.version(k) for k in ("tensorflow", "keras", "pandas")},
               "loadavg_start": loadavg(), "rows": args.rows, "input_mb": src.stat().st_size / 2**20, "seed": args.seed,

@@ -20,9 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reproduce  # noqa: E402
-from common import RESULTS, append_result, md_table, read_results, write_lines  # noqa: E402
+from . import reproduce
+from .common import RESULTS, append_result, md_table, read_results, write_lines
 
 ADAMW = {"name": "adamw", "weight_decay": 0.01, "warmup_fraction": 0.1, "no_weight_decay": ["bias", "gamma", "beta"]}
 # name -> (keys over models/bert.json, heads it applies to)
@@ -106,7 +105,7 @@ def markdown(rows, args, path: Path) -> None:
     lines += ["", f"Machine: {'; '.join(machines)}. Commits: {', '.join(sorted({r['commit'] for r in rows}))}. "
               "Wall times are not compared here (other work shared the cores).", "",
               "Command:", "",
-              f"    python benchmarks/bert_recipe.py --datasets {datasets} --max-train {args.max_train} "
+              f"    python -m benchmarks.bert_recipe --datasets {datasets} --max-train {args.max_train} "
               f"--epochs {args.epochs} --seed {args.seed} --only {only}", "",
               "Runs (the --arch-config file is a temporary copy of the recipe's keys):", ""]
     lines += [f"    {r['command']}" for r in rows]

@@ -58,14 +58,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from eqn_keras.fileio import read_json_object  # noqa: E402
+
+from .common import (  # noqa: E402
     MEASURE_RSS, ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct,
     peak_rss_mb, rewrite_markdown, write_outputs,
 )
-from speed import synthetic_texts  # noqa: E402
-
-from eqn_keras.fileio import read_json_object  # noqa: E402
+from .speed import synthetic_texts  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bert_speed"
 SEQ_LEN = 128              # the baseline's padded length; every text is tokenized (and truncated) at it
@@ -178,12 +177,11 @@ def prepare_data(args, work: Path) -> dict:
         label_names = [f"label_{i}" for i in range(annotate_labels)]
     else:
         from eqn_keras.datasets import load_dataset
-        from eqn_keras.training import _subsample
 
         test_splits = load_dataset(args.annotate_data, args.data_dir, seed=args.seed)
-        test = _subsample(test_splits.test, args.max_test, args.seed)
+        test = test_splits.test.sample(args.max_test, args.seed)
         train_splits = load_dataset(args.train_data, args.data_dir, seed=args.seed)
-        train = _subsample(train_splits.train, args.max_train, args.seed)
+        train = train_splits.train.sample(args.max_train, args.seed)
         test_texts, train_texts, train_labels = list(test.texts), list(train.texts), list(train.labels)
         annotate_name, annotate_labels = test_splits.name, test_splits.num_labels
         train_name, train_num_labels = train_splits.name, train_splits.num_labels
@@ -276,7 +274,7 @@ def run_config(cfg: Config, args, work: Path) -> dict:
             batch_size = args.batch_size
             run = lambda: predict_scores(model, ids, batch_size=batch_size)  # noqa: E731
             seq = FullLabelSequence(ids, batch_size=batch_size, sort_by_length=True)
-            batches = [(len(b), seq._width(b)) for b in seq.batches]
+            batches = [(len(b), seq.batch_width(b)) for b in seq.batches]
         t0 = time.perf_counter()
         scores = np.asarray(run(), dtype=np.float32)  # warm-up: traces (and with XLA compiles) every shape
         warmup_s = time.perf_counter() - t0
@@ -602,7 +600,7 @@ def child_main(args) -> int:
 
 
 def child_argv(args, name: str, work: Path) -> list:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--work", str(work),
+    argv = [sys.executable, "-m", "benchmarks.bert_speed", "--child", name, "--work", str(work),
             "--batch-size", str(args.batch_size), "--train-batch-size", str(args.train_batch_size),
             "--learning-rate", repr(args.learning_rate), "--predict-repeats", str(args.predict_repeats),
             "--seed", str(args.seed)]

@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_json_object, read_text
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from eqn_keras.fileio import InputError, atomic_write, parse_jsonl, read_json_object, read_text  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Provenance

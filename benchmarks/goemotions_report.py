@@ -43,15 +43,15 @@ import pandas as pd
 from scipy import stats
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # load_scores lives in a module that imports TensorFlow
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (PAIRED_TEST, RESULTS, ROOT, archive_dir, archived_scores, md_table, mean_std,  # noqa: E402
-                    paired_test, paired_verdict, read_results, run_path, shared_seeds, stage_run)
-from reproduce import hit_epoch_limit  # noqa: E402
+from eqn_keras import groupings as G
+from eqn_keras import metrics as M
+from eqn_keras.datasets import load_card
+from eqn_keras.fileio import InputError, atomic_write
+from eqn_keras.rundir import load_scores
 
-from eqn_keras import groupings as G  # noqa: E402
-from eqn_keras import metrics as M  # noqa: E402
-from eqn_keras.fileio import InputError, atomic_write  # noqa: E402
-from eqn_keras.rundir import load_scores  # noqa: E402
+from .common import (PAIRED_TEST, RESULTS, ROOT, archive_dir, archived_scores, md_table, mean_std, paired_test,
+                     paired_verdict, read_results, run_path, shared_seeds, stage_run)
+from .reproduce import hit_epoch_limit
 
 DATASET = "goemotions"
 BASELINE_HEAD = "multi"
@@ -134,7 +134,7 @@ def label_names(run_dir: Path, dataset: str, num_labels: int) -> list:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     try:
-        candidates.append(json.loads((ROOT / "datasets" / f"{dataset}.json").read_text())["label_names"])
+        candidates.append(load_card(dataset)["label_names"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
     for names in candidates:
@@ -813,7 +813,7 @@ def main(argv=None) -> int:
 
 def report(args) -> Path:
     arch, seed, root, out = args.arch, args.seed, Path(args.root), Path(args.out)
-    rows = read_results(args.results, missing_hint="run benchmarks/reproduce.py first")
+    rows = read_results(args.results, missing_hint="run python -m benchmarks.reproduce first")
     eqn_runs = select_runs(rows, arch, DATASET, "eqn")
     if seed not in eqn_runs:
         have = sorted(eqn_runs) or "none"

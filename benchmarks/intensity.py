@@ -27,17 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reproduce  # noqa: E402
-from common import (PAIRED_TEST, RESULTS, ROOT, md_table, mean_std, paired_difference, run_path,  # noqa: E402
-                    write_lines)
+from eqn_keras import ARCHS
+from eqn_keras.fileio import atomic_write
 
-from eqn_keras.fileio import atomic_write  # noqa: E402
+from . import reproduce
+from .common import PAIRED_TEST, RESULTS, ROOT, md_table, mean_std, paired_difference, run_path, write_lines
 
 GOLDS = ("brighter-eng", "emoint")
 DEV = "brighter-eng:dev"  # the graded runs' test split: the released dev texts, zero-shot rows sliced to them too
 DATASETS = ("goemotions", "6emotions")
-ARCHS = ("ann", "cnn", "lstm", "textcnn", "bert")
 # variant: (head, source run kind, source stage, extra train flags)
 VARIANTS = {
     "t2": ("eqn", "eqn", "coeqn", ["--regress-temperature", "2"]),

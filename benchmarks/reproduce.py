@@ -31,18 +31,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-# common puts this checkout first on sys.path: the eqn_keras imported below is its own, not an installed one
-from common import (  # noqa: E402
+from eqn_keras import ARCHS
+from eqn_keras.datasets import DATASET_NAMES, load_card
+from eqn_keras.metrics import DEFAULT_GRID_SIZE
+from eqn_keras.options import PATIENCE
+
+from .common import (
     RESULTS, ROOT, append_result, archive_dir, archive_run, archive_scores, git_commit, machine, md_table, mean_std,
     PAIRED_TEST, paired_difference, read_results, run_path, shared_seeds, stage_run, write_lines,
 )
-from eqn_keras.metrics import DEFAULT_GRID_SIZE  # noqa: E402
-from eqn_keras.options import PATIENCE  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work"
-ARCHS = ["ann", "cnn", "lstm", "textcnn", "bert"]
-DATASETS = ["goemotions", "3tfn", "6emotions", "3tsa"]
+# the paper's datasets whose files can be downloaded (a card giving every file's URL): 7health's are not public
+DATASETS = [name for name in DATASET_NAMES if all(spec.get("url") for spec in load_card(name)["files"].values())]
 MULTI_LABEL = {"goemotions"}
 # Datasets whose runs' dev/test scores are copied beside the results (benchmarks/results/scores/) when their run
 # directories are here: the ones goemotions_report.py reads, so its report outlives the run directories. Which
@@ -443,7 +444,7 @@ def write_markdown(rows: list, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--archs", nargs="+", default=ARCHS[:4], choices=ARCHS)
+    p.add_argument("--archs", nargs="+", default=list(ARCHS[:4]), choices=ARCHS)
     p.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
     p.add_argument("--only", nargs="+", metavar="ARCH:DATASET", help="run only these cells")
     p.add_argument("--seeds", type=int, default=3)

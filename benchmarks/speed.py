@@ -44,14 +44,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from eqn_keras.options import TOKEN_ARCHS  # noqa: E402
+
+from .common import (  # noqa: E402
     ROOT, fmt_flops, fmt_rate, git_commit, loadavg, machine_info, md_table, measure_matmul, pct, peak_rss_mb,
     rewrite_markdown, write_outputs,
 )
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "speed"
-ARCHS = ["ann", "cnn", "lstm", "textcnn"]
+ARCHS = list(TOKEN_ARCHS)  # the Keras-tokenized archs (BERT: bert_speed.py)
 PIPELINES = ["plain", "fixed150", "dynamic"]
 SEQ_LEN = 150
 SYNTHETIC = "synthetic"
@@ -146,11 +147,10 @@ def load_texts(args):
         n = args.max_train
         return SYNTHETIC, 3, texts[:n], labels[:n], texts[n:], {"made_up": True}
     from eqn_keras.datasets import load_dataset
-    from eqn_keras.training import _subsample
 
     splits = load_dataset(args.dataset, args.data_dir, seed=args.seed)
-    train = _subsample(splits.train, args.max_train, args.seed)
-    test = _subsample(splits.test, args.max_test, args.seed)
+    train = splits.train.sample(args.max_train, args.seed)
+    test = splits.test.sample(args.max_test, args.seed)
     notes = {"rows": {"train": len(splits.train), "test": len(splits.test)}, "multi_label": splits.multi_label}
     return splits.name, splits.num_labels, list(train.texts), list(train.labels), list(test.texts), notes
 
@@ -262,7 +262,7 @@ def run_arch(arch: str, args) -> dict:
                                     "texts_per_s": float(np.median(rates))}
     ours_seq = FullLabelSequence(ids_test, batch_size=256, sort_by_length=True)
     sizes = np.array([len(b) for b in ours_seq.batches])
-    widths = np.array([ours_seq._width(b) for b in ours_seq.batches])
+    widths = np.array([ours_seq.batch_width(b) for b in ours_seq.batches])
     ours_width = float((sizes * widths).sum() / sizes.sum())
     result["annotate"]["plain"].update(avg_padded_width=float(SEQ_LEN), flops_per_text=fwd(SEQ_LEN))
     result["annotate"]["ours"].update(avg_padded_width=ours_width,
@@ -366,7 +366,7 @@ def render_markdown(report: dict) -> str:
 
 
 def child_argv(args, arch: str, result_path: str) -> list:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--only-arch", arch, "--child-result", result_path,
+    argv = [sys.executable, "-m", "benchmarks.speed", "--only-arch", arch, "--child-result", result_path,
             "--dataset", args.dataset, "--max-train", str(args.max_train), "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size), "--seed", str(args.seed),
             "--predict-repeats", str(args.predict_repeats)]
@@ -465,7 +465,7 @@ def main(argv=None) -> int:
     ok = [r for r in rows if "error" not in r]
     first = ok[0] if ok else {}
     report = {
-        "command": "python benchmarks/speed.py " + shlex.join(argv),
+        "command": "python -m benchmarks.speed " + shlex.join(argv),
         "commit": git_commit(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "tensorflow": tf.__version__, "keras": keras.__version__,

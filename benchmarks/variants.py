@@ -23,9 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reproduce  # noqa: E402
-from common import (  # noqa: E402
+from . import reproduce
+from .common import (
     PAIRED_TEST, RESULTS, append_result, md_table, mean_std, paired_difference, read_results, shared_seeds, stage_run,
     write_lines,
 )

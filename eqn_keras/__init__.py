@@ -16,7 +16,7 @@ _EXPORTS = {
     "init_full_labels": "labels", "regress_labels": "labels", "soften_scores": "labels",
     "threshold_annotate": "labels",
     "HEADS": "heads", "build_head": "heads", "eqn_head": "heads",
-    "ARCHS": "builders", "build_model": "builders", "load_arch_config": "builders",
+    "ARCHS": "options", "build_model": "builders", "load_arch_config": "builders",
     "FullLabelSequence": "sequence", "make_vectorizer": "sequence", "tokenize": "sequence",
     "DatasetSplits": "datasets", "TextDataset": "datasets", "load_dataset": "datasets",
     "TrainConfig": "options", "AnnotateOptions": "options", "load_run": "rundir", "train": "training",

@@ -95,7 +95,8 @@ class FullLabelSequence(keras.utils.PyDataset):
     def from_texts(cls, texts, vectorizer, targets=None, **kwargs) -> "FullLabelSequence":
         return cls(tokenize(vectorizer, texts), targets, **kwargs)
 
-    def _width(self, rows) -> int:
+    def batch_width(self, rows) -> int:
+        """The padded width of the batch of `rows`: its longest text rounded up to `pad_multiple` tokens."""
         longest = max(int(self.lengths[rows].max()), 1)
         return min(self.token_ids.shape[1], math.ceil(longest / self.pad_multiple) * self.pad_multiple)
 
@@ -116,7 +117,7 @@ class FullLabelSequence(keras.utils.PyDataset):
         if len(batches) > 1:
             # Keras infers the input signature from the first few batches: leading with the widest and
             # the narrowest batch makes it see a variable width whenever widths vary at all.
-            widths = [self._width(b) for b in batches]
+            widths = [self.batch_width(b) for b in batches]
             widest = int(np.argmax(widths))
             batches.insert(0, batches.pop(widest))
             widths.insert(0, widths.pop(widest))
@@ -160,7 +161,7 @@ class FullLabelSequence(keras.utils.PyDataset):
             rows = self.epoch_batches(self.epoch + epoch)[index]
         else:
             rows = self.batches[index]
-        x = self.token_ids[rows, :self._width(rows)]
+        x = self.token_ids[rows, :self.batch_width(rows)]
         if self.targets is None:
             return (x,)
         return x, self.targets[rows]

@@ -111,12 +111,9 @@ def _source_scores(spec: str, splits, train_split, train_digest: str, texts: dic
 
 
 def _subsample(split, n: int, seed: int):
-    if n is None or n >= len(split):
-        return split
-    if n < 1:
+    if n is not None and n < 1:
         raise InputError(Param("max_train", n), ": expected a positive number of training texts")
-    rows = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
-    return split.subset(rows)
+    return split.sample(n, seed)
 
 
 def _walk(layer):

@@ -1,6 +1,6 @@
 """benchmarks/goemotions_report.py on a fake results file and fake run folders with synthetic scores."""
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -10,7 +10,6 @@ import pytest
 from eqn_keras.rundir import save_scores
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "goemotions_report.py"
 
 GOEMOTIONS = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
               "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
@@ -24,10 +23,7 @@ FAKE_GROUPINGS = {"ekman": {"warm": GOEMOTIONS[:9], "cold": GOEMOTIONS[9:18], "o
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("goemotions_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmarks.goemotions_report")
 
 
 @pytest.fixture(autouse=True)
@@ -264,7 +260,7 @@ def _write_goemotions(folder, labels):
 def test_report_reads_archived_scores_once_the_run_dirs_are_gone(report, tmp_path, grouping_files, capsys):
     import shutil
 
-    import common  # benchmarks/, on sys.path once the report module is loaded
+    from benchmarks import common
 
     rng = np.random.default_rng(5)
     labels = {"train": _labels(rng, 40, 28, True), "dev": _labels(rng, 90, 28, True),
@@ -364,9 +360,8 @@ def test_paper_table6_transcription(report):
 
 def test_paper_table3_transcription():
     """reproduce.py's paper column comes from benchmarks/paper/table3.csv: every cell of Table 3, S/M row first."""
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
+    from benchmarks import reproduce
+
     paper = reproduce.PAPER
     assert len(paper) == 25 and {a for a, _ in paper} == set(reproduce.ARCHS)
     assert set(reproduce.DATASETS) | {"7health"} == {d for _, d in paper}

@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture()
 def reproduce(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    # a fresh copy of benchmarks.reproduce per test (its WORK and train_run are changed below)
+    spec = importlib.util.spec_from_file_location("benchmarks.reproduce", ROOT / "benchmarks" / "reproduce.py")
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     spec.loader.exec_module(module)
     module.set_work(tmp_path / "work")
     calls = []

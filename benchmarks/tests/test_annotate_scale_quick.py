@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "annotate_scale.py"
+SCRIPT = ["-m", "benchmarks.annotate_scale"]  # run from ROOT
 
 
 def test_annotate_scale_quick(tmp_path):
@@ -22,7 +22,7 @@ def test_annotate_scale_quick(tmp_path):
     subprocess.run([sys.executable, "-m", "eqn_keras.cli", "train", "--arch", "ann", "--data", str(tmp_path / "data.csv"),
                     "--stages", "1", "--epochs", "1", "--out", str(run), "--quiet"], check=True, env=env, timeout=600)
     out = tmp_path / "scale"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--rows", "3000", "--chunk-size", "700", "--repeats", "2", "--run", str(run),
+    proc = subprocess.run([sys.executable, *SCRIPT, "--rows", "3000", "--chunk-size", "700", "--repeats", "2", "--run", str(run),
                            "--work", str(tmp_path / "work"), "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # a hang guard
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bert_speed.py"
+SCRIPT = ["-m", "benchmarks.bert_speed"]  # run from ROOT
 
 
 def test_bert_speed_quick(tmp_path):
     out = tmp_path / "bert_speed"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
+    proc = subprocess.run([sys.executable, *SCRIPT, "--quick", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # a hang guard, not a speed check
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
@@ -56,7 +56,7 @@ def test_bert_speed_quick(tmp_path):
 
 
     # Measuring only the command-line table keeps the annotate and train tables (and their run) in the report.
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--tasks", "cli", "--cli-repeats", "1",
+    proc = subprocess.run([sys.executable, *SCRIPT, "--quick", "--tasks", "cli", "--cli-repeats", "1",
                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     merged = json.loads((tmp_path / "bert_speed.json").read_text())

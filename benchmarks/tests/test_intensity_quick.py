@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.integration,
 
 def test_quick_intensity_archives_scores_and_recomputes_from_them(tmp_path):
     archive, out = tmp_path / "archive", tmp_path / "intensity.md"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "intensity.py"), "--quick", "--resamples", "50",
+    cmd = [sys.executable, "-m", "benchmarks.intensity", "--quick", "--resamples", "50",
            "--results", str(archive), "--out", str(out), "--work", str(tmp_path / "work")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = sorted(p.name for p in archive.iterdir())
     assert sorted(r.split("-s0")[0] for r in runs) == [
@@ -44,5 +44,5 @@ def test_quick_intensity_archives_scores_and_recomputes_from_them(tmp_path):
     text = out.read_text()
     assert "## brighter-eng dev" in text and "intensity-brighter-textcnn-graded" in text
     # rerunning trains nothing: every stage is archived
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "==" not in again.stdout

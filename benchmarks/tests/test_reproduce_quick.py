@@ -20,11 +20,11 @@ pytestmark = [pytest.mark.integration,
 
 
 def _run(results, start=True):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--quick", "--results", str(results),
+    cmd = [sys.executable, "-m", "benchmarks.reproduce", "--quick", "--results", str(results),
            "--work", str(results.parent / "work")]
     if not start:
         return cmd
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)  # a hang guard only
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)  # a hang guard only
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def quick_grid(tmp_path_factory):
     EQN run has begun, then rerun."""
     results = tmp_path_factory.mktemp("grid") / "table3.jsonl"
     cmd = _run(results, start=False)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker = results.parent / "work" / "3tfn-textcnn-eqn-s0-e1-m300" / "config.json"
     deadline = time.monotonic() + 1200
     while proc.poll() is None and not marker.is_file() and time.monotonic() < deadline:
@@ -111,9 +111,9 @@ def test_a_lost_eqn_cell_restarts_from_its_archived_coeqn_run(quick_grid):
 
 def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
     tmp_path = quick_grid.parent
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--quick", "--results", str(tmp_path / "variants.jsonl"),
+    cmd = [sys.executable, "-m", "benchmarks.variants", "--quick", "--results", str(tmp_path / "variants.jsonl"),
            "--work", str(tmp_path / "work")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "== textcnn 3tfn" not in done.stdout  # the grid's runs were reused, not retrained
     rows = [json.loads(line) for line in (tmp_path / "variants.jsonl").read_text().splitlines()]
@@ -128,5 +128,5 @@ def test_quick_variants_reuse_the_grid_runs_and_resume(quick_grid):
         assert f"| {name} |" in markdown
     # paired over the two seeds: CoEQN and EQN against the baseline, each variant against the baseline and EQN
     assert markdown.count("p=") + markdown.count("(identical)") == 2 * 2 + 4 * 3
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert again.returncode == 0 and "==" not in again.stdout

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "speed.py"
+SCRIPT = ["-m", "benchmarks.speed"]  # run from ROOT
 
 
 def test_speed_quick_textcnn(tmp_path):
     out = tmp_path / "speed"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--archs", "textcnn", "--out", str(out)],
+    proc = subprocess.run([sys.executable, *SCRIPT, "--quick", "--archs", "textcnn", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # a hang guard, not a speed check
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fileio import InputError
+from ..fileio import InputError, Param
 
 DEV_FRACTION = 0.1
 TEST_FRACTION = 0.1
@@ -32,6 +32,15 @@ class TextDataset:
         indices = list(indices)
         ratings = None if self.ratings is None else self.ratings[np.asarray(indices, dtype=np.int64)]
         return TextDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices], ratings)
+
+    def sample(self, n: int | None, seed: int = 0) -> "TextDataset":
+        """A seeded random subset of `n` rows in their original order (`train(max_train=n)` trains on
+        `splits.train.sample(n, seed)`); the whole split when `n` is None or at least its length."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise InputError(Param("n", n), ": expected a positive number of rows")
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:n]))
 
 
 @dataclass
