@@ -30,10 +30,10 @@ and reports achieved FLOP/s as a fraction of the best rate measured (TF or numpy
 embedding look-ups, softmax, layer norms and the optimizer update are not counted; training = 3 x forward),
 averaged over the batches actually computed (FLOPs are quadratic in L, so per batch width, not at the mean).
 
-    python benchmarks/bert_speed.py                                  # MiniLM, all of GoEmotions test, 1024 3tfn texts
-    python benchmarks/bert_speed.py --max-test 1500 --max-train 256 --out /tmp/bert_speed
-    python benchmarks/bert_speed.py --quick --out /tmp/bert_speed    # tiny random BERT, made-up texts (CI)
-    python benchmarks/bert_speed.py --report                         # rewrite bert_speed.md from bert_speed.json
+    python -m benchmarks.bert_speed                                  # MiniLM, all of GoEmotions test, 1024 3tfn texts
+    python -m benchmarks.bert_speed --max-test 1500 --max-train 256 --out /tmp/bert_speed
+    python -m benchmarks.bert_speed --quick --out /tmp/bert_speed    # tiny random BERT, made-up texts (CI)
+    python -m benchmarks.bert_speed --report                         # rewrite bert_speed.md from bert_speed.json
 
 Writes `<out>.md` and `<out>.json` (default benchmarks/results/bert_speed.*), each atomically.
 """
@@ -881,7 +881,7 @@ def main(argv=None) -> int:
             row["fraction_of_peak"] = row["achieved_flops"] / (peak * 1e9)
     ok = [r for r in rows if "error" not in r]
     report = {
-        "command": "python benchmarks/bert_speed.py " + shlex.join(argv),
+        "command": "python -m benchmarks.bert_speed " + shlex.join(argv),
         "commit": git_commit(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_hub": keras_hub.__version__,
