@@ -11,9 +11,9 @@ the child's, so the benchmark's own memory must not be counted):
 Each is timed from process start to the written file (imports, model load and CSV included) and its peak
 RSS read from `wait4`; rows/s = rows / wall seconds. The two outputs must be byte-identical.
 
-    python benchmarks/annotate_scale.py                          # 1M rows; trains a small TextCNN on 3tfn (EQN_DATA_DIR)
-    python benchmarks/annotate_scale.py --rows 20000 --run runs/tfn-textcnn --out /tmp/annotate_scale
-    python benchmarks/annotate_scale.py --report                 # rewrite annotate_scale.md from the .json
+    python -m benchmarks.annotate_scale                          # 1M rows; trains a small TextCNN on 3tfn (EQN_DATA_DIR)
+    python -m benchmarks.annotate_scale --rows 20000 --run runs/tfn-textcnn --out /tmp/annotate_scale
+    python -m benchmarks.annotate_scale --report                 # rewrite annotate_scale.md from the .json
 
 Without `--run` it trains `eqn-keras train --arch textcnn --data 3tfn --stages 1 --epochs 1` into the work
 folder once (annotation speed does not depend on how well the model was trained). Writes `<out>.md` and

@@ -4,9 +4,9 @@ Short MiniLM runs (a seeded subset, every epoch run: no early stopping) with the
 recipe is a set of keys laid over `models/bert.json` (`eqn-keras train --arch-config`). The EQN head is
 trained for its first stage only (CoEQN), the baseline is the conventional head of the dataset.
 
-    python benchmarks/bert_recipe.py                       # 3tfn and goemotions, the default recipes
-    python benchmarks/bert_recipe.py --datasets 3tfn --max-train 300 --epochs 2 --out /tmp/recipe   # quick
-    python benchmarks/bert_recipe.py --report --datasets 3tfn --max-train 1000   # rewrite .md/.png from the .jsonl
+    python -m benchmarks.bert_recipe                       # 3tfn and goemotions, the default recipes
+    python -m benchmarks.bert_recipe --datasets 3tfn --max-train 300 --epochs 2 --out /tmp/recipe   # quick
+    python -m benchmarks.bert_recipe --report --datasets 3tfn --max-train 1000   # rewrite .md/.png from the .jsonl
 
 Writes <out>/bert_recipe.md (per-epoch dev metric and loss, test metric, with the command, commit and
 machine) and <out>/bert_recipe.png (dev metric and dev loss per epoch, one line per recipe and head).

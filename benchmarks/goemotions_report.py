@@ -14,8 +14,8 @@ writes, for one architecture:
     <out>/goemotions_<arch>_pearson_eqn.png       Fig. 9-like heatmap (EQN stage)
     <out>/3tfn_<arch>_pearson_coeqn.png           Fig. 2-like heatmap (CoEQN stage on 3tfn), when such a run exists
 
-    python benchmarks/goemotions_report.py --arch textcnn
-    python benchmarks/goemotions_report.py --arch lstm --seed 1 --results /tmp/table3.jsonl --out /tmp/report
+    python -m benchmarks.goemotions_report --arch textcnn
+    python -m benchmarks.goemotions_report --arch lstm --seed 1 --results /tmp/table3.jsonl --out /tmp/report
 
 Per-run tables (4, 5, 6, per-group F1) and heatmaps use one seed (`--seed`, default 0); every table that sets
 heads side by side (macro-F1 under both threshold rules, groupings, summary, published figures) gives mean ±

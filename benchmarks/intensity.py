@@ -9,10 +9,10 @@ baseline's scores). Every stage's raw scores of the gold texts' emotions are arc
 results/intensity/<run>/ (with provenance: commit, machine, command, wall time), and intensity.md and
 intensity.png are written from that archive alone, so every number can be recomputed without the models.
 
-    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --archs textcnn lstm --seeds 3
-    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --archs bert --seeds 1
-    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --report      # only rewrite the report
-    EQN_DATA_DIR=../shared/datasets python benchmarks/intensity.py --quick --results /tmp/int  # tiny (tests)
+    EQN_DATA_DIR=../shared/datasets python -m benchmarks.intensity --archs textcnn lstm --seeds 3
+    EQN_DATA_DIR=../shared/datasets python -m benchmarks.intensity --archs bert --seeds 1
+    EQN_DATA_DIR=../shared/datasets python -m benchmarks.intensity --report      # only rewrite the report
+    EQN_DATA_DIR=../shared/datasets python -m benchmarks.intensity --quick --results /tmp/int  # tiny (tests)
 
 Rerunning the same command resumes: archived stages are skipped, unfinished runs continue.
 """

@@ -8,11 +8,10 @@ CoEQN run (with its train scores) and every GoEmotions and 3tfn run whose run di
 copied to `benchmarks/results/scores/` (the run directories stay on the machine that trained them); the
 "scores archived" column of `table3.md` counts, per cell, the stage runs whose scores are there.
 
-    python benchmarks/reproduce.py --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
-    python benchmarks/reproduce.py --only textcnn:3tfn lstm:goemotions      # selected cells
-    python benchmarks/reproduce.py --quick --results /tmp/quick.jsonl        # tiny grid (CI)
-    python benchmarks/reproduce.py --report                                  # rewrite table3.md, archive scores
-    eqn-keras reproduce ...                                                  # the same script
+    python -m benchmarks.reproduce --archs textcnn lstm --datasets goemotions 3tfn --seeds 3
+    python -m benchmarks.reproduce --only textcnn:3tfn lstm:goemotions      # selected cells
+    python -m benchmarks.reproduce --quick --results /tmp/quick.jsonl        # tiny grid (CI)
+    python -m benchmarks.reproduce --report                                  # rewrite table3.md, archive scores
 """
 
 from __future__ import annotations

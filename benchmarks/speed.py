@@ -18,10 +18,10 @@ The parent process measures the machine's fp32 matmul rate (TensorFlow, inside `
 several; numpy too) before and after the arch runs, and reports achieved FLOP/s (FLOPs at the widths
 actually computed x throughput) as a fraction of the better of the two measurements.
 
-    python benchmarks/speed.py                              # all archs on 3tfn, 4000 training texts
-    python benchmarks/speed.py --archs textcnn --max-train 2000
-    python benchmarks/speed.py --quick --archs textcnn --out /tmp/speed   # tiny made-up data set (CI)
-    python benchmarks/speed.py --report                     # rewrite speed.md from speed.json
+    python -m benchmarks.speed                              # all archs on 3tfn, 4000 training texts
+    python -m benchmarks.speed --archs textcnn --max-train 2000
+    python -m benchmarks.speed --quick --archs textcnn --out /tmp/speed   # tiny made-up data set (CI)
+    python -m benchmarks.speed --report                     # rewrite speed.md from speed.json
 
 Writes `<out>.md` and `<out>.json` (default benchmarks/results/speed.*), each atomically.
 """

@@ -12,9 +12,9 @@ regressed from those runs (`eqn-keras train --regress-from`), so no CoEQN is tra
 Macro-F1 uses a threshold tuned on dev (no oracle k). One JSON line per run in `variants.jsonl`;
 `variants.md` is rewritten after each one.
 
-    python benchmarks/variants.py --arch textcnn --data goemotions --seeds 3
-    python benchmarks/variants.py --quick --results /tmp/variants.jsonl     # tiny version (CI)
-    python benchmarks/variants.py --report                                   # only rewrite variants.md
+    python -m benchmarks.variants --arch textcnn --data goemotions --seeds 3
+    python -m benchmarks.variants --quick --results /tmp/variants.jsonl     # tiny version (CI)
+    python -m benchmarks.variants --report                                   # only rewrite variants.md
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `eqn-keras` command line: train, annotate, annotate-merge, evaluate, intensity, export, encoder, reproduce."""
+"""The `eqn-keras` command line: train, annotate, annotate-merge, evaluate, intensity, export, encoder."""
 
 from __future__ import annotations
 
@@ -76,9 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     from .encoders import add_encoder_parser
 
     add_encoder_parser(sub)
-
-    # listed for --help; main() hands its arguments to benchmarks/reproduce.py untouched
-    sub.add_parser("reproduce", help="the paper's Table 3 grid with seeds (benchmarks/reproduce.py)", add_help=False)
 
     e = sub.add_parser("evaluate", help="print the paper's Tables 3-6 for a run and write them as JSON")
     e.add_argument("run_dir")
@@ -210,17 +207,6 @@ def cmd_intensity(args) -> int:
     return 0
 
 
-def cmd_reproduce(argv) -> int:
-    import runpy
-
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "reproduce.py"
-    if not script.is_file():
-        from .fileio import InputError
-
-        raise InputError(f"{script}: not found; 'reproduce' runs from a source checkout (pip install -e .)")
-    return runpy.run_path(str(script))["main"](argv)
-
-
 def _cmd_encoder(args) -> int:
     from .encoders import cmd_encoder
 
@@ -253,8 +239,6 @@ def main(argv=None) -> int:
     from .fileio import InputError, os_error_line
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["reproduce"]:
-        return cmd_reproduce(argv[1:])
     parser = build_parser()
     args, extra = parse_command(argv, parser)
     if args.command == "annotate" and args.runner:

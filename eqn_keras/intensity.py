@@ -277,7 +277,7 @@ def intensity_report(predicted, gold: GoldSet, resamples: int = RESAMPLES, seed:
         with warnings.catch_warnings():  # handled below: scipy's interval is NaN if any one resample is
             warnings.simplefilter("ignore", DegenerateDataWarning)
             result = bootstrap(tuple(statistic.groups), statistic, n_resamples=resamples, vectorized=True,
-                               paired=False, method="percentile", batch=50, random_state=np.random.default_rng(seed))
+                               paired=False, method="percentile", batch=50, rng=np.random.default_rng(seed))
         # A subset metric can be undefined in a few resamples (e.g. all of a rare rating drawn out): the interval is
         # taken over the defined ones, and given only when at most MAX_UNDEFINED of the resamples are undefined.
         distribution = result.bootstrap_distribution

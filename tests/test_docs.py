@@ -66,6 +66,24 @@ def test_command_parses(command):
     parse_command(args)
 
 
+BENCHMARK_DOCS = [ROOT / "CONTRIBUTING.md", *PAGES, *sorted((ROOT / "benchmarks").glob("*.py"))]
+
+
+def test_benchmark_commands_run_scripts_as_modules():
+    """The benchmark scripts import their neighbours as a package: a command shown as `python benchmarks/x.py` fails
+    with an ImportError, and `python -m benchmarks.x` must name a script that exists."""
+    modules = []
+    for path in BENCHMARK_DOCS:
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"python3? benchmarks/(\w+)\.py", text):
+            assert "from ." not in (ROOT / "benchmarks" / f"{name}.py").read_text(encoding="utf-8"), \
+                f"{path.relative_to(ROOT)}: run benchmarks/{name}.py as python -m benchmarks.{name}"
+        modules += [(path, name) for name in re.findall(r"python3? -m benchmarks\.(\w+)", text)]
+    assert len(modules) >= 20, modules
+    for path, name in modules:
+        assert (ROOT / "benchmarks" / f"{name}.py").is_file(), f"{path.relative_to(ROOT)}: no benchmarks/{name}.py"
+
+
 # ---------------------------------------------------------------------------------------- results tables
 
 def _tables(text):
