@@ -666,6 +666,18 @@ def test_split_dataset_helper():
     assert (len(train), len(dev), len(test)) == (8, 2, 0)
 
 
+def test_sample_is_a_seeded_subset_in_file_order():
+    data = TextDataset([f"t{i}" for i in range(50)], [(i % 3,) for i in range(50)])
+    a, b, c = data.sample(10, seed=1), data.sample(10, seed=1), data.sample(10, seed=2)
+    assert a.texts == b.texts != c.texts
+    rows = [int(t[1:]) for t in a.texts]
+    assert len(rows) == 10 == len(set(rows)) and rows == sorted(rows) and rows != list(range(10))
+    assert a.labels == [(i % 3,) for i in rows]
+    assert data.sample(None) is data and data.sample(50) is data
+    with pytest.raises(InputError, match=r"^n=0: expected a positive number of rows"):
+        data.sample(0)
+
+
 # --- real data (integration) ---------------------------------------------------------------------
 
 
