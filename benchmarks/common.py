@@ -29,12 +29,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def git_commit() -> str:
-    """Short HEAD, marked '+dirty' when the code or presets that run (eqn_keras/, models/, datasets/) differ."""
+    """Short HEAD, marked '+dirty' when the code or presets that run (eqn_keras/, its presets included) differ."""
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "eqn_keras", "models",
-                                "datasets"], capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "eqn_keras"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+dirty" if dirty else "")
