@@ -234,7 +234,7 @@ def run_config(cfg: Config, args, work: Path) -> dict:
     import tensorflow as tf
 
     gpu_memory_growth()
-    from common import BatchClock, CountingSequence, EpochTimer
+    from .common import BatchClock, CountingSequence, EpochTimer
     from eqn_keras.builders import build_model, load_arch_config
     from eqn_keras.distribute import set_precision
     from eqn_keras.heads import head_spec

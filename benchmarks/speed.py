@@ -163,7 +163,7 @@ def run_arch(arch: str, args) -> dict:
     import keras
     import tensorflow as tf
 
-    from common import CountingSequence, EpochTimer
+    from .common import CountingSequence, EpochTimer
     from eqn_keras.builders import build_model, load_arch_config
     from eqn_keras.heads import head_spec, head_targets
     from eqn_keras.labels import MAX_VALUE, init_full_labels

@@ -147,7 +147,7 @@ def test_table3_counts_the_archived_scores_found_on_disk(reproduce, tmp_path):
 def test_paired_test_uses_shared_seeds_and_agrees_with_scipy(reproduce):
     from scipy import stats
 
-    import common
+    from benchmarks import common
 
     ours, base = {0: 0.50, 1: 0.47, 2: 0.52}, {0: 0.48, 1: 0.49}
     test = common.paired_test(ours, base)
