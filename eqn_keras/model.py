@@ -25,7 +25,7 @@ import keras_hub
 import numpy as np
 import pandas as pd
 
-from . import bert, heads, layers, optimizers, sequence  # noqa: F401  (register the layers a saved model holds)
+from . import bert, compat, heads, layers, optimizers, sequence  # noqa: F401  (register the layers a saved model holds)
 from .fileio import InputError
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 
@@ -34,14 +34,6 @@ TASK_CONFIG_FILE = "task.json"  # keras-hub's file name for a task's config in a
 VOCABULARY_ASSET = "assets/tokenizer/vocabulary.txt"  # where a TextVectorization preset keeps its vocabulary
 MODEL_CARD = "README.md"
 LABELS_COLUMN = "annotated_labels"
-
-
-def _preset_utils():
-    """keras-hub's preset helpers (file fetching for local folders, hf://, kaggle://, gs://; the preset loader).
-    `keras_hub.upload_preset` is public; the loading side is not exported, so this is its one import."""
-    from keras_hub.src.utils import preset_utils
-
-    return preset_utils
 
 
 def _is_texts(x) -> bool:
@@ -271,19 +263,18 @@ class EQNModel(keras_hub.models.Task):
     def from_preset(cls, preset, load_weights: bool = True, **kwargs) -> "EQNModel":
         """An EQNModel from a preset: a local folder written by `save_to_preset`, or a hub handle keras-hub
         resolves ("hf://user/name", "kaggle://user/model/keras/variant"); files are fetched by keras-hub."""
-        utils = _preset_utils()
         preset = str(preset)
         try:
-            task_config = utils.load_json(preset, TASK_CONFIG_FILE)
+            task_config = compat.preset_json(preset, TASK_CONFIG_FILE)
         except FileNotFoundError:
             raise InputError(f"{preset}: not an eqn-keras preset (no {TASK_CONFIG_FILE}); expected a folder "
                              "written by EQNModel.save_to_preset") from None
         if task_config.get("registered_name") != "eqn_keras>EQNModel":
             raise InputError(f"{preset}: {TASK_CONFIG_FILE} holds a {task_config.get('registered_name')}, not an "
                              "eqn_keras>EQNModel; load it with keras-hub's own from_preset")
-        model = utils.get_preset_loader(preset).load_task(cls, load_weights, True, **kwargs)
+        model = compat.load_preset_task(preset, cls, load_weights, **kwargs)
         if isinstance(model.preprocessor, keras.layers.TextVectorization):
-            model.preprocessor.load_assets(os.path.dirname(utils.get_file(preset, VOCABULARY_ASSET)))
+            model.preprocessor.load_assets(os.path.dirname(compat.preset_file(preset, VOCABULARY_ASSET)))
         return model
 
     def model_card(self) -> str:
