@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export-dir", default="saved_models", help="where --export writes (default saved_models)")
 
     a = sub.add_parser("annotate", help="add one energy column per label (clipped to the run's range, 0-10) to a CSV/TSV/JSONL file")
-    a.add_argument("--model", required=True, dest="run_dir", metavar="MODEL", help="run directory")
+    a.add_argument("--model", required=True, metavar="MODEL",
+                   help="a run directory (the --out of train; its last stage unless --stage), a preset folder "
+                        "(EQNModel.save_to_preset), or a preset handle keras-hub downloads (hf://USER/NAME, "
+                        "kaggle://USER/MODEL/keras/VARIANT)")
     add_options(a, AnnotateOptions, only=("stage",))
     a.add_argument("--input", required=True, dest="input_path", metavar="INPUT")
     a.add_argument("--output", required=True, dest="output_path", metavar="OUTPUT")
@@ -140,7 +143,7 @@ def cmd_annotate(args) -> int:
     from .annotate import annotate_file
     from .options import AnnotateOptions, from_namespace
 
-    done = annotate_file(args.run_dir, args.input_path, args.output_path,
+    done = annotate_file(args.model, args.input_path, args.output_path,
                          options=from_namespace(AnnotateOptions, args))
     print(f"annotated {done.rows} texts -> {args.output_path} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
@@ -164,7 +167,7 @@ def cmd_annotate_beam(args, pipeline_args=()) -> int:
     except ImportError as err:
         raise InputError(Param("runner", options.runner), f": Apache Beam is not installed ({err}); "
                          'pip install "eqn-keras[beam]"') from None
-    model = Path(args.run_dir)
+    model = Path(args.model)
     with tempfile.TemporaryDirectory(prefix="eqn-beam-model-") as tmp:
         if (model / "config.json").is_file():
             from .export import export_run
