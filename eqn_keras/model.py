@@ -36,6 +36,7 @@ TASK_CONFIG_FILE = "task.json"  # keras-hub's file name for a task's config in a
 VOCABULARY_ASSET = "assets/tokenizer/vocabulary.txt"  # where a TextVectorization preset keeps its vocabulary
 MODEL_CARD = "README.md"
 LABELS_COLUMN = "annotated_labels"
+PRESET_METADATA = "metadata.json"  # keras-hub's: versions, parameter count, date saved
 RUN_CONFIG_FILE = "config.json"  # rundir.CONFIG_FILE: what makes a folder a run directory
 
 
@@ -369,7 +370,8 @@ class ModelSource:
 
     def identity(self, model: EQNModel) -> dict:
         """What identifies the scoring model in a resumed job's record: a run's stage file by path, size and
-        modification time; a preset by the sha256 of its files (the model card aside), wherever it lies; a model
+        modification time; a preset by the sha256 of its files, wherever it lies (not of the model card nor of
+        metadata.json, which records when it was saved: the same model saved again is the same preset); a model
         in memory by the sha256 of its config, weights and vocabulary."""
         if self.kind == "run":
             path = Path(self.location) / f"{model.stage}.keras"
@@ -378,18 +380,31 @@ class ModelSource:
         if self.kind == "preset":
             folder = Path(compat.preset_file(self.location, TASK_CONFIG_FILE)).parent  # a hub's: the local copy
             location = self.location if "://" in self.location else str(Path(self.location).resolve())
-            return {"model": location, "model_sha256": _files_sha256(folder, skip=(MODEL_CARD,))}
+            return {"model": location, "model_sha256": _files_sha256(folder, skip=(MODEL_CARD, PRESET_METADATA))}
         return {"model": str(self), "model_sha256": _model_sha256(model)}
 
 
 def _files_sha256(folder: Path, skip=()) -> str:
-    """sha256 over the relative paths and contents of the files under `folder` (but those named in `skip`)."""
+    """sha256 over the relative paths and contents of the files under `folder` (but those named in `skip`); of a
+    weights file (.h5), the arrays it holds, by path: not its attributes, which name layers as the process that
+    saved them happened to number them."""
+    import h5py
+
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in skip):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        if path.suffix == ".h5":
+            with h5py.File(path, "r") as weights:
+                arrays = []
+                weights.visititems(lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else None)
+                for name in sorted(arrays):
+                    value = np.asarray(weights[name][()])
+                    data = repr(value.tolist()).encode() if value.dtype == object else value.tobytes()
+                    digest.update(f"{name}:{value.dtype.str}:{value.shape}".encode() + data)
+        else:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()
 
