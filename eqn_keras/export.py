@@ -86,6 +86,8 @@ def build_export_archive(model, labels_file: Path) -> keras.export.ExportArchive
     vectorizer = model.preprocessor
     if vectorizer is None:
         raise ValueError("this EQNModel has no preprocessor; the serving signature takes raw text")
+    if not vectorizer.built:  # a preset's tokenizer is loaded, not yet called: ExportArchive wants it built
+        vectorizer(tf.constant([""]))
     # Label names come from an asset file (id = line number), so they ship in assets/ with the model.
     names = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(str(labels_file), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
