@@ -3,7 +3,8 @@
 For corpora that outgrow one machine: the same pipeline runs on the DirectRunner (or Prism) here and on
 Dataflow, Flink or Spark by their pipeline options. The model is the `serving_default` raw-text
 signature that `eqn-keras export` writes, so workers need TensorFlow (and TF Text for BERT exports), not
-this package's training code. Needs the optional extra: pip install "eqn-keras[beam]".
+this package's training code; `saved_model_for` exports a run directory or a preset, loaded as `Annotator`
+loads it, for a local runner. Needs the optional extra: pip install "eqn-keras[beam]".
 """
 
 from __future__ import annotations
