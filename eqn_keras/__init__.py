@@ -22,7 +22,7 @@ _EXPORTS = {
     "TrainConfig": "options", "AnnotateOptions": "options", "load_run": "rundir", "train": "training",
     "fit_stages": "training",
     "Annotator": "annotate", "annotate_file": "annotate", "evaluate_run": "annotate",
-    "export_run": "export",
+    "export_run": "export", "export_model": "export",
     "EQNModel": "model",
     "GoldSet": "intensity", "evaluate_intensity": "intensity", "intensity_report": "intensity",
     "load_gold": "intensity",
@@ -32,7 +32,7 @@ _EXPORTS = {
 __all__ = [
     "ARCHS", "HEADS", "AnnotateOptions", "Annotator", "DatasetSplits", "EQNModel", "FullLabelSequence", "GoldSet",
     "InputError", "Param", "TextDataset",
-    "TrainConfig", "annotate_file", "export_run", "build_head", "build_model", "eqn_head", "evaluate_intensity", "evaluate_run",
+    "TrainConfig", "annotate_file", "export_model", "export_run", "build_head", "build_model", "eqn_head", "evaluate_intensity", "evaluate_run",
     "fit_stages", "init_full_labels", "intensity_report", "load_arch_config", "load_dataset", "load_gold", "load_run", "make_vectorizer",
     "regress_labels", "soften_scores", "threshold_annotate", "tokenize", "train",
 ]

@@ -1,6 +1,7 @@
-"""Scoring texts with a trained run: annotate files, score lists of texts, re-evaluate a run.
+"""Scoring texts with a trained model (a run directory, a preset or an `EQNModel`): annotate files, score lists of
+texts; re-evaluate a run.
 
-Users see energies clipped to the run's range (config.json's min_value / max_value, the paper's 0-10); the
+Users see energies clipped to the model's range (a run's min_value / max_value, the paper's 0-10); the
 raw head output, on which a run's metrics and its dev-tuned threshold were computed, stays in
 `scores_<stage>.npz` and `Annotator.raw_scores`. A threshold h (eq. 8) is decided on the raw scores, the ones
 it was tuned on: for min < h <= max that is the same as deciding on the clipped energies.
@@ -8,7 +9,6 @@ it was tuned on: for min < h <= max that is the same as deciding on the clipped 
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -28,8 +28,7 @@ from .options import BAD_ROW_POLICIES, JIT_MODES, XLA_MIN_ROWS, AnnotateOptions
 from .sequence import tokenize
 from .tablestream import (ResumableOutput, TableReader, encode_chunk, fingerprint, progress_path, require_pyarrow,
                           stream_format)
-from .rundir import (METRICS_FILE, energy_range, load_run, load_scores, predict_scores, read_run_config, split_text_model,
-                     with_precision)
+from .rundir import load_scores, predict_scores, read_run_config, with_precision
 
 TUNED = "tuned"
 LABELS_COLUMN = "annotated_labels"
@@ -50,44 +49,41 @@ def parse_threshold(value):
     return number
 
 
-def tuned_threshold(run_dir, stage: str) -> float:
-    """The stage's threshold tuned for macro-F1 on the dev split, as stored in the run's metrics.json."""
-    path = Path(run_dir) / METRICS_FILE
-    stored = None
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8")).get("stages", {}).get(stage, {}).get("threshold")
-    if stored is None:
-        raise InputError(f"{path}: no dev-tuned threshold for stage '{stage}' (an unfinished run?); pass a number "
-                         "to ", Param("threshold"))
-    return float(stored)
-
-
 class Annotator:
-    """A trained run's model: `score(texts)` gives energy scores [N, C] with `label_names` columns.
+    """A trained stage's model: `score(texts)` gives energy scores [N, C] with `label_names` columns.
 
-    Energies are clipped to the run's range (`energy_range`, 0-10 by default); `raw_scores` gives the head's
+    `model`: a run directory (its last stage, or `stage`), a preset (a folder written by `EQNModel.save_to_preset`,
+    or an hf:// / kaggle:// handle) or an `EQNModel`; see `ModelSource`. The label names, the energy range, the
+    texts per forward pass and the dev-tuned threshold are the model's (`EQNModel`'s config).
+
+    Energies are clipped to the model's range (`energy_range`, 0-10 by default); `raw_scores` gives the head's
     unclipped output, on which the run's metrics and thresholds were computed. A baseline head's
     probabilities are never clipped (`energy_range` is None). `precision`: float32 (exact, the default),
-    bfloat16, or auto (bfloat16 for BERT runs on CPUs with native bf16 matmuls; see `inference_precision`).
+    bfloat16, or auto (bfloat16 for BERT on CPUs with native bf16 matmuls; see `inference_precision`).
     `jit_compile`: score through XLA or not (None: Keras's choice, on only where a GPU is visible); `jit` sets it
     later, see `inference_jit` for when it pays on CPU.
     """
 
-    def __init__(self, run_dir, stage: str | None = None, precision: str = "float32",
+    def __init__(self, model, stage: str | None = None, precision: str = "float32",
                  jit_compile: bool | None = None):
         from .distribute import inference_precision
+        from .model import ModelSource
 
-        self.run_dir = Path(run_dir)
-        self.config, self.stage, model = load_run(run_dir, stage)
-        self.precision = inference_precision(precision, self.config["config"]["arch"])
-        self.vectorizer, core = split_text_model(model)
-        self.core = with_precision(core, self.precision)
+        self.source = ModelSource.of(model)
+        self.model = self.source.load(stage)
+        self.stage = self.model.stage
+        self.run_dir = Path(self.source.location) if self.source.kind == "run" else None
+        self.precision = inference_precision(precision, self.model.arch)
+        self.vectorizer = self.model.preprocessor
+        # the token-ids path (backbone, head) as a plain Keras model: what `with_precision` can rebuild
+        self.core = with_precision(keras.Model(self.model.input, self.model.output, name=f"{self.model.name}_ids"),
+                                   self.precision)
         if jit_compile is not None:
             self.jit = jit_compile
-        self.label_names = list(self.config["dataset"]["label_names"])
-        self.energy_range = energy_range(self.config)
-        # texts per forward pass when none is given: models/<arch>.json's predict_batch_size
-        self.batch_size = int(self.config.get("arch_config", {}).get("predict_batch_size", PREDICT_BATCH_SIZE))
+        self.label_names = list(self.model.label_names)
+        self.energy_range = self.model.energy_range
+        self.batch_size = int(self.model.predict_batch_size)  # texts per forward pass when none is given
+        self._identity = None
 
     @property
     def jit(self) -> bool:
@@ -100,8 +96,16 @@ class Annotator:
 
     @property
     def tuned_threshold(self) -> float:
-        """This stage's dev-tuned threshold (metrics.json), what `threshold='tuned'` uses."""
-        return tuned_threshold(self.run_dir, self.stage)
+        """This stage's dev-tuned threshold (the model's `threshold`), what `threshold='tuned'` uses."""
+        if self.model.threshold is None:
+            raise self.source.missing_threshold(self.stage)
+        return self.model.threshold
+
+    def identity(self) -> dict:
+        """What identifies the model in a resumed job's record (`ModelSource.identity`)."""
+        if self._identity is None:
+            self._identity = self.source.identity(self.model)
+        return dict(self._identity)
 
     def threshold(self, value) -> float | None:
         """A threshold argument resolved: None, 'tuned' (the stored one) or a number."""
@@ -157,7 +161,7 @@ def check_columns(columns, text_col: str, label_names, path, labels: bool = Fals
 
 
 class TableAnnotator:
-    """A run's annotation of table chunks: `errors(frame)` finds the rows it cannot score, `frame_out = self(frame)`
+    """A model's annotation of table chunks (`model`: see `Annotator`): `errors(frame)` finds the rows it cannot score, `frame_out = self(frame)`
     appends one energy column per label (clipped, 2 decimals) and, with `labels`, `annotated_labels`.
 
     The one scoring step of every file path (streaming, in memory, `--shard`), kept free of files so another
@@ -166,14 +170,14 @@ class TableAnnotator:
     `threshold` and `labels`: see `Annotator.annotate_scores`. XLA is the driver's choice (`choose_jit`).
     """
 
-    def __init__(self, run_dir, options: AnnotateOptions | None = None, **values):
+    def __init__(self, model, options: AnnotateOptions | None = None, **values):
         options = AnnotateOptions.with_values(options, **values)
         parse_threshold(options.threshold)  # bad values fail before the model loads
         if options.labels and not options.label_sep:
             raise InputError(Param("label_sep"), ": expected a non-empty separator for the annotated label names")
         if options.batch_size is not None and options.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {options.batch_size!r}")
-        self.annotator = Annotator(run_dir, options.stage, options.precision)
+        self.annotator = Annotator(model, options.stage, options.precision)
         self.threshold = self.annotator.threshold(options.threshold)  # a missing tuned threshold fails here
         self.label_threshold = (self.annotator.tuned_threshold if self.threshold is None else self.threshold) \
             if options.labels else None
@@ -188,20 +192,17 @@ class TableAnnotator:
     def options(self, **resolved) -> dict:
         """Everything that decides the output's values (a resumed job must match them): the options' fields that
         affect the output (`AnnotateOptions.output_identity`) as this scorer resolved them (the stage, the tuned
-        threshold, the precision and XLA chosen) or as a driver did (`resolved`, e.g. the shard), the model file,
-        and the threshold the label names use."""
-        model = self.annotator.run_dir / f"{self.annotator.stage}.keras"
-        stat = model.stat()
+        threshold, the precision and XLA chosen) or as a driver did (`resolved`, e.g. the shard), the model
+        (`Annotator.identity`: a run's stage file, a preset's content), and the threshold the label names use."""
         resolved = self.given.output_identity(**{
             "stage": self.annotator.stage, "threshold": self.threshold,
             "label_sep": self.label_sep if self.labels else None, "batch_size": self.batch_size,
             "precision": self.annotator.precision, "jit_compile": self.annotator.jit, **resolved})
-        return {"model": str(model.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns,
-                "label_threshold": self.label_threshold, **resolved}
+        return {**self.annotator.identity(), "label_threshold": self.label_threshold, **resolved}
 
     def choose_jit(self, requested: str, rows) -> bool:
         """Resolve --jit-compile (auto | on | off) for a job of `rows` texts (a count or a function giving it)."""
-        self.annotator.jit = inference_jit(requested, self.annotator.config["config"]["arch"],
+        self.annotator.jit = inference_jit(requested, self.annotator.model.arch,
                                            self.annotator.precision, rows)
         return self.annotator.jit
 
@@ -295,9 +296,11 @@ def _chunk_errors(scorer, chunk) -> np.ndarray:
     return np.where(chunk.good, scorer.errors(chunk.frame), chunk.error)
 
 
-def annotate_file(run_dir, input_path, output_path, *, options: AnnotateOptions | None = None,
+def annotate_file(model, input_path, output_path, *, options: AnnotateOptions | None = None,
                   **values) -> AnnotateSummary:
     """Annotate a CSV/TSV/JSONL/Parquet file chunk by chunk: the same rows plus one energy column per label.
+
+    `model`: a run directory, a preset (folder or hf:// / kaggle:// handle) or an `EQNModel` (see `Annotator`).
 
     `options`: an `AnnotateOptions`; or its fields as keywords (`annotate_file(run, src, dst, threshold="tuned")`),
     which set those fields of `options` (default: every field's default, what `eqn-keras annotate` does).
@@ -323,7 +326,7 @@ def annotate_file(run_dir, input_path, output_path, *, options: AnnotateOptions 
         if options.on_bad_row != "error":
             raise InputError(Param("on_bad_row", options.on_bad_row), ": needs streaming; expected ",
                              Param("chunk_size"), " > 0")
-        return annotate_file_in_memory(run_dir, input_path, output_path, options=options)
+        return annotate_file_in_memory(model, input_path, output_path, options=options)
     if options.chunk_size < 0:
         raise InputError(Param("chunk_size", options.chunk_size), ": expected a positive number of rows (0: whole "
                          "file in memory)")
@@ -338,12 +341,12 @@ def annotate_file(run_dir, input_path, output_path, *, options: AnnotateOptions 
     with exclusive(lock_path(output_path), output_path):
         if not progress_path(output_path).is_file():  # else the files are this job's, resumed below
             refuse_existing([output_path, side], options.overwrite, "output_path")
-        return _annotate_stream(run_dir, input_path, output_path, fmt_out, side, part, parts, options)
+        return _annotate_stream(model, input_path, output_path, fmt_out, side, part, parts, options)
 
 
-def _annotate_stream(run_dir, input_path, output_path, fmt_out, side, part, parts, options):
+def _annotate_stream(model, input_path, output_path, fmt_out, side, part, parts, options):
     """`annotate_file`'s streaming path, run while the output's lock is held."""
-    scorer = TableAnnotator(run_dir, options)
+    scorer = TableAnnotator(model, options)
     reader = TableReader(input_path, options.chunk_size)
     scorer.check_columns(reader.columns, input_path)
     lo, hi = 0, None
@@ -462,7 +465,7 @@ def _read_whole(path):
     return pd.read_parquet(path)
 
 
-def annotate_file_in_memory(run_dir, input_path, output_path, *, options: AnnotateOptions | None = None,
+def annotate_file_in_memory(model, input_path, output_path, *, options: AnnotateOptions | None = None,
                             **values) -> AnnotateSummary:
     """The whole file read, scored and written at once (what `annotate` did before streaming; `chunk_size=0`).
 
@@ -473,7 +476,7 @@ def annotate_file_in_memory(run_dir, input_path, output_path, *, options: Annota
     part, parts = parse_shard(options.shard)
     fmt_out = stream_format(output_path)
     refuse_existing([output_path], options.overwrite, "output_path")  # before the model loads; again under the lock
-    scorer = TableAnnotator(run_dir, options)
+    scorer = TableAnnotator(model, options)
     frame = _read_whole(input_path)
     if parts > 1:
         frame = frame.iloc[part * len(frame) // parts:(part + 1) * len(frame) // parts]

@@ -3,7 +3,8 @@
 For corpora that outgrow one machine: the same pipeline runs on the DirectRunner (or Prism) here and on
 Dataflow, Flink or Spark by their pipeline options. The model is the `serving_default` raw-text
 signature that `eqn-keras export` writes, so workers need TensorFlow (and TF Text for BERT exports), not
-this package's training code. Needs the optional extra: pip install "eqn-keras[beam]".
+this package's training code; `saved_model_for` exports a run directory or a preset, loaded as `Annotator`
+loads it, for a local runner. Needs the optional extra: pip install "eqn-keras[beam]".
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from .annotate import annotated_frame, check_columns, text_errors
-from .fileio import InputError, table_format
+from .fileio import InputError, Param, table_format
 from .tablestream import encode_chunk
 
 LABELS_ASSET = "assets.extra/labels.txt"
+HUB_HANDLES = ("hf://", "kaggle://")  # presets keras-hub downloads; other URLs name exports on remote storage
 READ_CHUNK = 10_000
 
 
@@ -61,6 +63,25 @@ class SavedModelTextHandler(ModelHandler):
 
     def get_metrics_namespace(self) -> str:
         return "eqn_keras"
+
+
+def saved_model_for(model, out) -> str:
+    """The SavedModel the pipeline scores with: `model` itself when it names one (an `eqn-keras export`, local
+    or on remote storage), else the run directory or preset it names loaded as `Annotator` loads it
+    (`ModelSource`) and exported into the folder `out`."""
+    from .export import export
+    from .model import RUN_CONFIG_FILE, TASK_CONFIG_FILE
+
+    text = str(model)
+    if "://" in text:
+        return str(export(text, out=out)) if text.startswith(HUB_HANDLES) else text
+    if (Path(text) / LABELS_ASSET).is_file():
+        return text
+    if not any((Path(text) / name).is_file() for name in (RUN_CONFIG_FILE, TASK_CONFIG_FILE)):
+        raise InputError(Param("model", text), ": not an 'eqn-keras export' SavedModel, a run directory nor a "
+                         "preset; expected the directory 'eqn-keras export' prints, the --out of 'eqn-keras train', "
+                         "or a folder written by EQNModel.save_to_preset")
+    return str(export(text, out=out))
 
 
 def export_label_names(model_dir) -> list:

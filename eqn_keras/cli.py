@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export-dir", default="saved_models", help="where --export writes (default saved_models)")
 
     a = sub.add_parser("annotate", help="add one energy column per label (clipped to the run's range, 0-10) to a CSV/TSV/JSONL file")
-    a.add_argument("--model", required=True, dest="run_dir", metavar="MODEL", help="run directory")
+    a.add_argument("--model", required=True, metavar="MODEL",
+                   help="a run directory (the --out of train; its last stage unless --stage), a preset folder "
+                        "(EQNModel.save_to_preset), or a preset handle keras-hub downloads (hf://USER/NAME, "
+                        "kaggle://USER/MODEL/keras/VARIANT)")
     add_options(a, AnnotateOptions, only=("stage",))
     a.add_argument("--input", required=True, dest="input_path", metavar="INPUT")
     a.add_argument("--output", required=True, dest="output_path", metavar="OUTPUT")
@@ -66,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--output", required=True, help="the merged file (same format as the parts)")
     m.add_argument("--overwrite", action="store_true", help="replace a file already at --output")
 
-    x = sub.add_parser("export", help="write a run's model as a TensorFlow Serving SavedModel")
-    x.add_argument("run_dir")
-    x.add_argument("--stage", help="coeqn | eqn (default: the last stage trained)")
+    x = sub.add_parser("export", help="write a run's or a preset's model as a TensorFlow Serving SavedModel")
+    x.add_argument("model", metavar="MODEL", help="a run directory, a preset folder (EQNModel.save_to_preset) or "
+                                                  "a preset handle (hf://USER/NAME, kaggle://...)")
+    x.add_argument("--stage", help="a run's coeqn | eqn (default: the last stage trained)")
     x.add_argument("--name", help="model name (default <dataset>-<arch>-<stage>)")
     x.add_argument("--version", type=int, help="version number (default: the next free one)")
     x.add_argument("--out", default="saved_models", help="model base folder (default saved_models)")
@@ -126,9 +130,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_run
+    from .export import export
 
-    path = export_run(args.run_dir, stage=args.stage, name=args.name, version=args.version, out=args.out)
+    path = export(args.model, stage=args.stage, name=args.name, version=args.version, out=args.out)
     print(f"exported: {path}")
     return 0
 
@@ -137,7 +141,7 @@ def cmd_annotate(args) -> int:
     from .annotate import annotate_file
     from .options import AnnotateOptions, from_namespace
 
-    done = annotate_file(args.run_dir, args.input_path, args.output_path,
+    done = annotate_file(args.model, args.input_path, args.output_path,
                          options=from_namespace(AnnotateOptions, args))
     print(f"annotated {done.rows} texts -> {args.output_path} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
@@ -146,7 +150,7 @@ def cmd_annotate(args) -> int:
 
 
 def cmd_annotate_beam(args, pipeline_args=()) -> int:
-    """`annotate --runner`: RunInference over the run's SavedModel (a run directory is exported first)."""
+    """`annotate --runner`: RunInference over a SavedModel (a run directory or a preset is exported first)."""
     import tempfile
 
     from .fileio import InputError, Param
@@ -157,17 +161,14 @@ def cmd_annotate_beam(args, pipeline_args=()) -> int:
     from .annotate import PREDICT_BATCH_SIZE
 
     try:
-        from .beam import annotate_beam
+        from .beam import annotate_beam, saved_model_for
     except ImportError as err:
         raise InputError(Param("runner", options.runner), f": Apache Beam is not installed ({err}); "
                          'pip install "eqn-keras[beam]"') from None
-    model = Path(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="eqn-beam-model-") as tmp:
-        if (model / "config.json").is_file():
-            from .export import export_run
-
-            # a local copy: a remote runner's workers need --model on storage they can read (gs://, s3://, ...)
-            model = export_run(model, out=tmp)
+        # a run directory or a preset, loaded as Annotator loads it, is exported to a local copy; a remote
+        # runner's workers need an export on storage they can read (gs://, s3://, ...)
+        model = saved_model_for(args.model, tmp)
         shards = annotate_beam(model, args.input_path, args.output_path, text_col=options.text_col,
                                pipeline_args=[f"--runner={options.runner}", *pipeline_args],
                                num_shards=options.num_shards,

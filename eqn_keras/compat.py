@@ -5,6 +5,9 @@ fails when a Keras release changes it underneath (setup.cfg pins the Keras minor
 - `SeedGenerator`'s state variable ([seed, counter]): reset per epoch so a resumed fit draws the same masks.
 - `_keras_logits`: Keras's sigmoid leaves its logits on its output for a stable cross-entropy; so does ours.
 - the TensorFlow trainer's multi-worker build and scalar reduction (keras-team/keras#20585): patched.
+- keras-hub's preset loading (`keras_hub.src.utils.preset_utils`): reading a preset's files, local or on a hub
+  (hf://, kaggle://), and loading a Task from its task.json; keras-hub exports only the saving side
+  (`upload_preset`, `Task.save_to_preset`).
 """
 
 from __future__ import annotations
@@ -82,3 +85,26 @@ def patch_scalar_mean_reduction() -> None:
 
     reduce_per_replica._eqn_patched = True
     tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def _preset_utils():
+    from keras_hub.src.utils import preset_utils
+
+    return preset_utils
+
+
+def preset_file(preset: str, path: str) -> str:
+    """The local path of the file `path` of a preset (a folder, or a hub handle whose file keras-hub downloads
+    into its cache); FileNotFoundError when the preset has no such file."""
+    return _preset_utils().get_file(preset, path)
+
+
+def preset_json(preset: str, name: str) -> dict:
+    """The JSON file `name` of a preset (FileNotFoundError when it has none)."""
+    return _preset_utils().load_json(preset, name)
+
+
+def load_preset_task(preset: str, cls, load_weights: bool = True, **kwargs):
+    """keras-hub's loading of the Task subclass `cls` from a preset: its task.json deserialized (backbone and
+    preprocessor included), then model.weights.h5 and task.weights.h5 loaded into it (with `load_weights`)."""
+    return _preset_utils().get_preset_loader(preset).load_task(cls, load_weights, True, **kwargs)

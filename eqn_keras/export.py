@@ -4,8 +4,10 @@
 a `serving_default` signature (`text` -> `energy`, `top_label_id`, `top_label`, `top_score`) with the
 tokenizer inside the graph, a `token_ids` signature, the label names as an asset, and
 `assets.extra/model_card.json`, and `assets.extra/tf_serving_warmup_requests`: `PredictionLog` records of raw
-texts that TF Serving runs when it loads the model, so no user request pays the first run. An energy head's outputs are clipped to the run's range (0-10), as
-`Annotator.score` gives them; `top_label_id` is the argmax of the raw scores, as the run's metrics use it.
+texts that TF Serving runs when it loads the model, so no user request pays the first run. An energy head's outputs
+are clipped to the model's range (0-10), as `Annotator.score` gives them; `top_label_id` is the argmax of the raw
+scores, as the run's metrics use it. `export_model` exports an `EQNModel` (from a preset, say); `export_run` a
+run's stage.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import tensorflow as tf
 
 from . import __version__
 from .fileio import InputError, Param
-from .rundir import METRICS_FILE, energy_range, load_run, split_text_model
+from .rundir import read_run_config
+from .sequence import sequence_length
 
 LABELS_ASSET = "labels.txt"
 MODEL_CARD = "model_card.json"
@@ -37,22 +40,22 @@ def _next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def _model_card(config, stage, run_dir, version) -> dict:
-    metrics_path = Path(run_dir) / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()).get("stages", {}).get(stage, {}) if metrics_path.is_file() else {}
-    keep = ("table3_metric", "table3", "accuracy", "hit_rate", "sample_f1", "macro_f1", "micro_f1")
-    dataset = config["dataset"]
-    return {
-        "dataset": dataset["name"], "arch": config["config"]["arch"], "head": config["config"]["head"],
-        "stage": stage, "version": version, "label_names": dataset["label_names"],
-        "multi_label": dataset["multi_label"], "seq_len": config["config"]["seq_len"],
-        "metrics": {k: metrics[k] for k in keep if k in metrics},
-        "threshold": metrics.get("threshold"),
+CARD_METRICS = ("table3_metric", "table3", "accuracy", "hit_rate", "sample_f1", "macro_f1", "micro_f1")
+
+
+def _model_card(model, version, extra=None) -> dict:
+    """assets.extra/model_card.json: the model's config (labels, range, threshold, metrics) and the signatures."""
+    card = {
+        "dataset": model.dataset, "arch": model.arch, "head": model.head_kind,
+        "stage": model.stage, "version": version, "label_names": list(model.label_names),
+        "multi_label": None, "seq_len": sequence_length(model.preprocessor),
+        "metrics": {k: model.stage_metrics[k] for k in CARD_METRICS if k in model.stage_metrics},
+        "threshold": model.threshold,
         "threshold_note": "tuned for macro-F1 on the dev split, on the raw scores; scores at or above it are "
                           "annotations (eq. 8); the same on the clipped energies when it lies in (min, max]",
-        "energy_range": energy_range(config),
+        "energy_range": None if model.energy_range is None else list(model.energy_range),
         "eqn_keras": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "run_commit": config.get("commit"),
+        "run_commit": None,
         "signatures": {
             "serving_default": {"inputs": {"text": "string [batch]"},
                                 "outputs": {"energy": "float32 [batch, C]", "top_label_id": "int64 [batch]",
@@ -60,12 +63,14 @@ def _model_card(config, stage, run_dir, version) -> dict:
             "token_ids": {"inputs": {"token_ids": "int32 [batch, length], 0 = padding"},
                           "outputs": {"energy": "float32 [batch, C]"}},
         },
-        "minimum_tf_serving": _minimum_server(config),
+        "minimum_tf_serving": _minimum_server(model.arch),
     }
+    card.update(extra or {})
+    return card
 
 
-def _minimum_server(config) -> str:
-    if config["config"]["arch"] != "bert":
+def _minimum_server(arch: str) -> str:
+    if arch != "bert":
         return "TF Serving 2.0 or newer: the graph uses only core TensorFlow ops"
     import tensorflow_text
 
@@ -74,18 +79,22 @@ def _minimum_server(config) -> str:
             "tokenize on the client with assets.extra/vocab.txt ([CLS] text [SEP], lower-cased if the checkpoint is uncased)")
 
 
-def build_export_archive(model: keras.Model, labels_file: Path, energy_range=None) -> keras.export.ExportArchive:
-    """An ExportArchive with the text and token-id signatures of a text-in model from `text_model`.
-
-    `energy_range` (min, max): the served energies are clipped to it (the model itself stays unclipped).
-    """
-    vectorizer, core = split_text_model(model)
+def build_export_archive(model, labels_file: Path) -> keras.export.ExportArchive:
+    """An ExportArchive with the text and token-id signatures of an `EQNModel`: its preprocessor, then the model
+    (token ids -> raw scores), then the clip to its `energy_range` (the model itself stays unclipped)."""
+    energy_range = model.energy_range
+    vectorizer = model.preprocessor
+    if vectorizer is None:
+        raise ValueError("this EQNModel has no preprocessor; the serving signature takes raw text")
+    if not vectorizer.built:  # a preset's tokenizer is loaded, not yet called: ExportArchive wants it built
+        vectorizer(tf.constant([""]))
     # Label names come from an asset file (id = line number), so they ship in assets/ with the model.
     names = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(str(labels_file), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
                                       tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
     archive = keras.export.ExportArchive()
     archive.track(model)
+    archive.track(vectorizer)
     archive.track(names)
 
     def clip(scores):
@@ -94,14 +103,14 @@ def build_export_archive(model: keras.Model, labels_file: Path, energy_range=Non
         return tf.clip_by_value(scores, tf.cast(energy_range[0], scores.dtype), tf.cast(energy_range[1], scores.dtype))
 
     def serve_text(text):
-        raw = core(vectorizer(text), training=False)
+        raw = model(vectorizer(text), training=False)
         top = tf.argmax(raw, axis=-1)  # the raw ranking: no ties made by clipping
         energy = clip(raw)
         return {"energy": energy, "top_label_id": top, "top_label": names.lookup(top),
                 "top_score": tf.reduce_max(energy, axis=-1)}
 
     def serve_ids(token_ids):
-        return {"energy": clip(core(token_ids, training=False))}
+        return {"energy": clip(model(token_ids, training=False))}
 
     archive.add_endpoint("serving_default", serve_text,
                          input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -133,11 +142,11 @@ def write_warmup_requests(path: Path, model_name: str) -> int:
     return len(batches)
 
 
-def export_run(run_dir, stage: str | None = None, name: str | None = None, version: int | None = None,
-               out="saved_models") -> Path:
-    """Export a run's model to `<out>/<name>/<version>/`; nothing is left behind if anything fails."""
-    config, stage, model = load_run(run_dir, stage)
-    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config['dataset']['name']}-{config['config']['arch']}-{stage}")
+def export_model(model, out="saved_models", name: str | None = None, version: int | None = None,
+                 card: dict | None = None) -> Path:
+    """Export an `EQNModel` to `<out>/<name>/<version>/` (default name `<dataset>-<arch>-<stage>`, default version
+    the next free one); `card`: more fields for its model card. Nothing is left behind if anything fails."""
+    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model.dataset}-{model.arch}-{model.stage}")
     base = Path(out) / name
     base.mkdir(parents=True, exist_ok=True)  # an OSError names the directory; the CLI says what to do
     if version is None:
@@ -151,20 +160,43 @@ def export_run(run_dir, stage: str | None = None, name: str | None = None, versi
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
     try:
         labels_file = staging / LABELS_ASSET
-        labels_file.write_text("\n".join(config["dataset"]["label_names"]) + "\n", encoding="utf-8")
+        labels_file.write_text("\n".join(model.label_names) + "\n", encoding="utf-8")
         export_dir = staging / "model"
-        build_export_archive(model, labels_file, energy_range(config)).write_out(str(export_dir), verbose=False)
+        build_export_archive(model, labels_file).write_out(str(export_dir), verbose=False)
         extra = export_dir / "assets.extra"
         extra.mkdir(exist_ok=True)
-        (extra / MODEL_CARD).write_text(json.dumps(_model_card(config, stage, run_dir, version), indent=2) + "\n",
+        (extra / MODEL_CARD).write_text(json.dumps(_model_card(model, version, card), indent=2) + "\n",
                                         encoding="utf-8")
         (extra / LABELS_ASSET).write_text(labels_file.read_text(encoding="utf-8"), encoding="utf-8")
         write_warmup_requests(extra / WARMUP_FILE, name)
-        tokenizer, _ = split_text_model(model)
-        if hasattr(tokenizer, "vocabulary"):
+        if hasattr(model.preprocessor, "vocabulary"):
             # for clients of the token_ids signature, who tokenize themselves
-            (extra / "vocab.txt").write_text("\n".join(tokenizer.vocabulary) + "\n", encoding="utf-8")
+            (extra / "vocab.txt").write_text("\n".join(model.preprocessor.vocabulary) + "\n", encoding="utf-8")
         export_dir.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def export_run(run_dir, stage: str | None = None, name: str | None = None, version: int | None = None,
+               out="saved_models") -> Path:
+    """Export a run's stage (default its last) to `<out>/<name>/<version>/` (`export_model` on
+    `EQNModel.from_run`); its model card also gives the run's task type and commit."""
+    from .model import EQNModel
+
+    model = EQNModel.from_run(run_dir, stage)
+    config = read_run_config(run_dir)
+    return export_model(model, out, name, version,
+                        card={"multi_label": config["dataset"]["multi_label"], "run_commit": config.get("commit")})
+
+
+def export(model, stage: str | None = None, name: str | None = None, version: int | None = None,
+           out="saved_models") -> Path:
+    """Export what `model` names (a run directory, a preset folder or handle, an `EQNModel`: see `ModelSource`):
+    a run's stage through `export_run`, a preset's or a model's through `export_model`."""
+    from .model import ModelSource
+
+    source = ModelSource.of(model)
+    if source.kind == "run":
+        return export_run(source.location, stage, name, version, out)
+    return export_model(source.load(stage), out, name, version)

@@ -16,8 +16,10 @@ so `keras_hub.upload_preset` publishes it and `EQNModel.from_preset("hf://user/n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -25,8 +27,8 @@ import keras_hub
 import numpy as np
 import pandas as pd
 
-from . import bert, heads, layers, optimizers, sequence  # noqa: F401  (register the layers a saved model holds)
-from .fileio import InputError
+from . import bert, compat, heads, layers, optimizers, sequence  # noqa: F401  (register the layers a saved model holds)
+from .fileio import InputError, Param
 from .labels import clip_energies, threshold_annotate, threshold_label_names
 
 PREDICT_BATCH_SIZE = 256  # texts per forward pass unless models/<arch>.json sets predict_batch_size
@@ -34,14 +36,8 @@ TASK_CONFIG_FILE = "task.json"  # keras-hub's file name for a task's config in a
 VOCABULARY_ASSET = "assets/tokenizer/vocabulary.txt"  # where a TextVectorization preset keeps its vocabulary
 MODEL_CARD = "README.md"
 LABELS_COLUMN = "annotated_labels"
-
-
-def _preset_utils():
-    """keras-hub's preset helpers (file fetching for local folders, hf://, kaggle://, gs://; the preset loader).
-    `keras_hub.upload_preset` is public; the loading side is not exported, so this is its one import."""
-    from keras_hub.src.utils import preset_utils
-
-    return preset_utils
+PRESET_METADATA = "metadata.json"  # keras-hub's: versions, parameter count, date saved
+RUN_CONFIG_FILE = "config.json"  # rundir.CONFIG_FILE: what makes a folder a run directory
 
 
 def _is_texts(x) -> bool:
@@ -271,19 +267,18 @@ class EQNModel(keras_hub.models.Task):
     def from_preset(cls, preset, load_weights: bool = True, **kwargs) -> "EQNModel":
         """An EQNModel from a preset: a local folder written by `save_to_preset`, or a hub handle keras-hub
         resolves ("hf://user/name", "kaggle://user/model/keras/variant"); files are fetched by keras-hub."""
-        utils = _preset_utils()
         preset = str(preset)
         try:
-            task_config = utils.load_json(preset, TASK_CONFIG_FILE)
+            task_config = compat.preset_json(preset, TASK_CONFIG_FILE)
         except FileNotFoundError:
             raise InputError(f"{preset}: not an eqn-keras preset (no {TASK_CONFIG_FILE}); expected a folder "
                              "written by EQNModel.save_to_preset") from None
         if task_config.get("registered_name") != "eqn_keras>EQNModel":
             raise InputError(f"{preset}: {TASK_CONFIG_FILE} holds a {task_config.get('registered_name')}, not an "
                              "eqn_keras>EQNModel; load it with keras-hub's own from_preset")
-        model = utils.get_preset_loader(preset).load_task(cls, load_weights, True, **kwargs)
+        model = compat.load_preset_task(preset, cls, load_weights, **kwargs)
         if isinstance(model.preprocessor, keras.layers.TextVectorization):
-            model.preprocessor.load_assets(os.path.dirname(utils.get_file(preset, VOCABULARY_ASSET)))
+            model.preprocessor.load_assets(os.path.dirname(compat.preset_file(preset, VOCABULARY_ASSET)))
         return model
 
     def model_card(self) -> str:
@@ -318,3 +313,111 @@ def summary_metrics(report: dict) -> dict:
 
     keys = ("table3_metric", "table3") + tuple(k for k in _SUMMARY_KEYS if k != "threshold")
     return {k: report[k] for k in keys if isinstance(report.get(k), (int, float, str)) and report.get(k) is not None}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What `Annotator`, `annotate_file` and `eqn-keras annotate --model` take, resolved: an `EQNModel` in memory
+    (`kind` "model"), a run directory ("run": holds config.json), or a preset ("preset": a folder holding
+    task.json, or a handle keras-hub resolves: hf://..., kaggle://...). `load` gives its EQNModel,
+    `identity` what identifies it in a resumed job's record."""
+
+    kind: str
+    location: str | None = None  # the run directory or the preset (folder or handle)
+    model: EQNModel | None = None
+
+    @classmethod
+    def of(cls, model) -> "ModelSource":
+        """The source `model` names; an InputError naming it when it is none of them."""
+        if isinstance(model, ModelSource):
+            return model
+        if isinstance(model, EQNModel):
+            return cls("model", None, model)
+        location = os.fspath(model)
+        if "://" in location:
+            return cls("preset", location)
+        path = Path(location)
+        if (path / TASK_CONFIG_FILE).is_file():
+            return cls("preset", location)
+        if (path / RUN_CONFIG_FILE).is_file():
+            return cls("run", location)
+        found = "does not exist" if not path.exists() else "is not a folder" if not path.is_dir() else \
+            f"has neither {RUN_CONFIG_FILE} nor {TASK_CONFIG_FILE}"
+        raise InputError(Param("model", location), f": not a run directory nor a preset ({found}); expected "
+                         "the --out of 'eqn-keras train', a folder written by EQNModel.save_to_preset, or a preset "
+                         "handle (hf://..., kaggle://...)")
+
+    def __str__(self) -> str:
+        return f"EQNModel '{self.model.name}'" if self.kind == "model" else str(self.location)
+
+    def load(self, stage: str | None = None) -> EQNModel:
+        """The stage's EQNModel: a run's `stage` (default its last); a preset's or a model's one stage, which
+        `stage`, when given, must name."""
+        if self.kind == "run":
+            return EQNModel.from_run(self.location, stage)
+        model = self.model if self.kind == "model" else EQNModel.from_preset(self.location)
+        if stage is not None and stage != model.stage:
+            raise InputError(f"{self}: holds the model of stage '{model.stage}', not ", Param("stage", stage),
+                             "; a preset holds one stage (save the other with save_to_preset)")
+        return model
+
+    def missing_threshold(self, stage: str) -> InputError:
+        """The error for a stage saved without a dev-tuned threshold, saying where it would have been."""
+        where = f"{Path(self.location) / 'metrics.json'}" if self.kind == "run" else str(self)
+        why = "an unfinished run?" if self.kind == "run" else "saved without one"
+        return InputError(f"{where}: no dev-tuned threshold for stage '{stage}' ({why}); pass a number to ",
+                          Param("threshold"))
+
+    def identity(self, model: EQNModel) -> dict:
+        """What identifies the scoring model in a resumed job's record: a run's stage file by path, size and
+        modification time; a preset by the sha256 of its files, wherever it lies (not of the model card nor of
+        metadata.json, which records when it was saved: the same model saved again is the same preset); a model
+        in memory by the sha256 of its config, weights and vocabulary."""
+        if self.kind == "run":
+            path = Path(self.location) / f"{model.stage}.keras"
+            stat = path.stat()
+            return {"model": str(path.resolve()), "model_size": stat.st_size, "model_mtime_ns": stat.st_mtime_ns}
+        if self.kind == "preset":
+            folder = Path(compat.preset_file(self.location, TASK_CONFIG_FILE)).parent  # a hub's: the local copy
+            location = self.location if "://" in self.location else str(Path(self.location).resolve())
+            return {"model": location, "model_sha256": _files_sha256(folder, skip=(MODEL_CARD, PRESET_METADATA))}
+        return {"model": str(self), "model_sha256": _model_sha256(model)}
+
+
+def _files_sha256(folder: Path, skip=()) -> str:
+    """sha256 over the relative paths and contents of the files under `folder` (but those named in `skip`); of a
+    weights file (.h5), the arrays it holds, by path: not its attributes, which name layers as the process that
+    saved them happened to number them."""
+    import h5py
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in skip):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        if path.suffix == ".h5":
+            with h5py.File(path, "r") as weights:
+                arrays = []
+                weights.visititems(lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else None)
+                for name in sorted(arrays):
+                    value = np.asarray(weights[name][()])
+                    data = repr(value.tolist()).encode() if value.dtype == object else value.tobytes()
+                    digest.update(f"{name}:{value.dtype.str}:{value.shape}".encode() + data)
+        else:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _model_sha256(model: EQNModel) -> str:
+    """sha256 over a model's config, its weights and its preprocessor's vocabulary."""
+    digest = hashlib.sha256(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        digest.update(weight.path.encode() + np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    preprocessor = model.preprocessor
+    if preprocessor is not None:
+        vocabulary = getattr(preprocessor, "vocabulary", None)
+        if vocabulary is None and hasattr(preprocessor, "get_vocabulary"):
+            vocabulary = preprocessor.get_vocabulary()
+        digest.update("\n".join(map(str, vocabulary or [])).encode())
+    return digest.hexdigest()

@@ -124,19 +124,22 @@ class OptionsMixin:
 class AnnotateOptions(OptionsMixin):
     """Every option of annotating a file (`annotate_file`, `eqn-keras annotate`): what is scored and how.
 
-    The run (`--model`), the input and the output are the job's arguments, not options. Fields marked
+    The model (`--model`: a run directory or a preset), the input and the output are the job's arguments, not
+    options. Fields marked
     `affects_output=False` do not change the annotated file; the others, resolved, are what a resumed job must
     match (see `output_identity`). `beam`: what `--runner` supports, checked by `check_beam`.
     """
 
-    stage: str | None = option(help="which stage's model (default: the last one trained)", beam=False)
+    stage: str | None = option(help="which stage of a run (default: the last one trained; a preset holds one)",
+                               beam=False)
     overwrite: bool = option(
         False, "replace a file already at --output (default: refuse it; an unfinished job of the same options "
                "resumes either way)", affects_output=False, action="store_true")
     text_col: str = option("text")
     threshold: float | str | None = option(
         help="energies whose raw (unclipped) score is below h become 0 (paper eq. 8); 'tuned' = the stage's "
-             "threshold tuned for macro-F1 on the dev split (metrics.json)", beam=False, metavar="H|tuned")
+             "threshold tuned for macro-F1 on the dev split (a run's metrics.json, a preset's config)", beam=False,
+        metavar="H|tuned")
     labels: bool = option(
         False, "add a column 'annotated_labels': the names of the labels at or above the threshold (--threshold, "
                "else the tuned one; the scores are then not zeroed), joined by --label-sep",
@@ -144,7 +147,8 @@ class AnnotateOptions(OptionsMixin):
     label_sep: str = option("|", "separator of the names in 'annotated_labels' (default '|')")
     # the batch changes float round-off in the scores, so a resumed job keeps it
     batch_size: int | None = option(
-        help="texts per forward pass (default: the arch's predict_batch_size in models/<arch>.json, else 256)",
+        help="texts per forward pass (default: the model's predict_batch_size, models/<arch>.json's when it was "
+             "trained, else 256)",
         type=positive_int)
     precision: str = option(
         "auto", "what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native bf16 "

@@ -39,14 +39,19 @@ def make_vectorizer(texts, vocab_size: int, seq_len: int = SEQ_LEN) -> keras.lay
     return vectorizer
 
 
+def sequence_length(vectorizer) -> int | None:
+    """The token ids per text a tokenizer layer gives: a TextVectorization's output_sequence_length, a
+    `BertTokenIds`' preprocessor's sequence_length (None when it has neither)."""
+    length = vectorizer.get_config().get("output_sequence_length")
+    return length or getattr(getattr(vectorizer, "preprocessor", None), "sequence_length", None)
+
+
 def tokenize(vectorizer, texts, batch_size: int = 4096) -> np.ndarray:
     """Token ids [N, seq_len] (int32, 0 = padding at the end); through `vectorizer.token_ids` where it has one
     (`BertTokenIds`: keras-hub's fast path), else by calling the layer."""
     texts = list(texts)
     if not texts:
-        length = vectorizer.get_config().get("output_sequence_length")  # TextVectorization's; else BertTokenIds'
-        length = length or getattr(getattr(vectorizer, "preprocessor", None), "sequence_length", None) or SEQ_LEN
-        return np.zeros((0, length), dtype=np.int32)
+        return np.zeros((0, sequence_length(vectorizer) or SEQ_LEN), dtype=np.int32)
     call = getattr(vectorizer, "token_ids", None) or (lambda batch: vectorizer(tf.constant(batch)))
     chunks = [np.asarray(call(texts[i:i + batch_size]), dtype=np.int32) for i in range(0, len(texts), batch_size)]
     return np.concatenate(chunks)

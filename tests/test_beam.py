@@ -86,6 +86,22 @@ def test_beam_refuses_a_run_directory_and_a_missing_column(tiny_run, export_dir,
     assert not list(tmp_path.iterdir())
 
 
+def test_a_preset_is_exported_for_the_pipeline_and_an_export_is_used_as_it_is(tiny_run, export_dir, tmp_path):
+    from eqn_keras import EQNModel
+    from eqn_keras.beam import export_label_names, saved_model_for
+    from eqn_keras.fileio import InputError
+
+    EQNModel.from_run(tiny_run).save_to_preset(tmp_path / "preset")
+    exported = saved_model_for(tmp_path / "preset", tmp_path / "out")
+    assert exported == str(tmp_path / "out" / "emotions-ann-eqn" / "1")
+    assert export_label_names(exported) == ["anger", "fear", "joy"]
+    assert saved_model_for(export_dir, tmp_path / "unused") == str(export_dir)
+    assert saved_model_for("gs://bucket/models/emotions/1", tmp_path / "unused") == "gs://bucket/models/emotions/1"
+    with pytest.raises(InputError, match="not an 'eqn-keras export' SavedModel, a run directory nor a preset"):
+        saved_model_for(tmp_path / "out", tmp_path / "unused")
+    assert not (tmp_path / "unused").exists()
+
+
 def test_cli_runner_exports_the_run_and_passes_beam_options(tiny_run, corpus, tmp_path, capsys):
     from eqn_keras.cli import main
 

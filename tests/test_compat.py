@@ -83,3 +83,43 @@ def test_trainer_internals_the_multiworker_patch_replaces():
     assert patched._eqn_patched
     compat.patch_scalar_mean_reduction()
     assert tf_trainer.reduce_per_replica is patched  # once only
+
+
+def _tiny_eqn_model():
+    from eqn_keras import EQNModel
+
+    vectorizer = keras.layers.TextVectorization(max_tokens=8, output_sequence_length=4)
+    vectorizer.adapt(["happy glad day", "sad mad day"])
+    ids = keras.Input((None,), dtype="int32")
+    backbone = keras.Model(ids, keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(8, 3)(ids)))
+    features = keras.Input((3,))
+    head = keras.Model(features, keras.layers.Dense(2, name="scores")(features), name="eqn_head")
+    return EQNModel(backbone, head, vectorizer, label_names=["joy", "anger"], energy_range=(0, 10))
+
+
+def test_keras_hub_preset_loading_the_compat_functions_use(tmp_path):
+    """keras-hub's preset helpers keep their names and signatures, read a local folder's files (FileNotFoundError
+    for a missing one, which from_preset turns into its own error) and load a Task with or without its weights."""
+    from eqn_keras import EQNModel
+
+    utils = compat._preset_utils()
+    for function, params in ((utils.get_file, ["preset", "path"]), (utils.load_json, ["preset", "config_file"]),
+                             (utils.get_preset_loader, ["preset"])):
+        assert list(inspect.signature(function).parameters) == params
+    assert list(inspect.signature(utils.PresetLoader.load_task).parameters) == \
+        ["self", "cls", "load_weights", "load_task_weights", "kwargs"]
+    model = _tiny_eqn_model()
+    preset = str(tmp_path / "preset")
+    model.save_to_preset(preset)
+    assert compat.preset_file(preset, "task.json") == str(tmp_path / "preset" / "task.json")
+    assert compat.preset_json(preset, "task.json")["registered_name"] == "eqn_keras>EQNModel"
+    for read in (compat.preset_file, compat.preset_json):
+        with pytest.raises(FileNotFoundError):
+            read(preset, "missing.json")
+    loaded = compat.load_preset_task(preset, EQNModel)
+    assert type(loaded) is EQNModel and loaded.label_names == ["joy", "anger"]
+    for mine, theirs in zip(model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    fresh = compat.load_preset_task(preset, EQNModel, load_weights=False)
+    assert not np.array_equal(fresh.head.get_layer("scores").kernel.numpy(),
+                              model.head.get_layer("scores").kernel.numpy())

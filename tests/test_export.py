@@ -167,3 +167,26 @@ def test_export_bad_inputs_leave_nothing(arch_runs, tmp_path, capsys):
     assert main(["export", str(arch_runs["ann"]), "--out", str(out), "--version", "3"]) == 2
     assert "version 3 already exists" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "emotions-ann-coeqn").iterdir()) == ["3"]
+
+
+def test_export_from_a_preset_serves_as_the_runs_export(tiny_run, exports, tmp_path):
+    """`eqn-keras export PRESET`: the same signatures and outputs as the run's export, the same model card but
+    for what only a run directory records."""
+    import tensorflow as tf
+
+    from eqn_keras import EQNModel
+
+    EQNModel.from_run(tiny_run).save_to_preset(tmp_path / "preset")
+    assert main(["export", str(tmp_path / "preset"), "--out", str(tmp_path / "models")]) == 0
+    path = tmp_path / "models" / "emotions-ann-eqn" / "1"
+    served = [tf.saved_model.load(str(p)).signatures for p in (exports["tiny"], path)]
+    for name, args in (("serving_default", {"text": tf.constant(TEXTS)}),
+                       ("token_ids", {"token_ids": tf.constant([[2, 3, 0, 0]], dtype=tf.int32)})):
+        run, preset = (s[name](**args) for s in served)
+        for key in run:
+            np.testing.assert_array_equal(preset[key].numpy(), run[key].numpy())
+    cards = [json.loads((p / "assets.extra" / "model_card.json").read_text()) for p in (exports["tiny"], path)]
+    assert cards[1]["multi_label"] is None and cards[1]["run_commit"] is None
+    assert {k: v for k, v in cards[1].items() if k not in ("multi_label", "run_commit")} == \
+        {k: v for k, v in cards[0].items() if k not in ("multi_label", "run_commit")}
+    assert (path / "assets.extra" / "tf_serving_warmup_requests").is_file()

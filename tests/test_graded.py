@@ -155,7 +155,7 @@ def test_init_from_fine_tunes_a_run_on_graded_data(tiny_run, tmp_path, capsys):
     source, tuned = Annotator(tiny_run), Annotator(out)
     assert tuned.vectorizer.get_vocabulary() == source.vectorizer.get_vocabulary()  # the source's tokenizer
     # one epoch moves the body only a little from the source's weights; a body trained from scratch is far off
-    before, after = (a.core.get_layer("embedding").get_weights()[0] for a in (source, tuned))
+    before, after = (a.model.backbone.get_layer("embedding").get_weights()[0] for a in (source, tuned))
     fresh = np.random.default_rng(0).uniform(-0.05, 0.05, size=before.shape)
     assert np.abs(after - before).mean() < 0.25 * np.abs(fresh - before).mean()
     assert json.loads((out / "config.json").read_text())["config"]["init_from"] == f"{tiny_run}:eqn"

@@ -211,3 +211,94 @@ def test_train_records_a_dataframe_by_name(tmp_path, small_vocab):
     assert config["config"]["data"] == "dataframe" and config["dataset"]["multi_label"]
     assert config["dataset"]["notes"]["source"].startswith("user file (a pandas DataFrame")
     assert result["dataset"] == "dataframe"
+
+
+# ------------------------------------------------------------------------------------ annotating from a preset
+
+@pytest.fixture(scope="module")
+def tiny_preset(tiny_run, tmp_path_factory):
+    """The tiny run's last stage saved as a preset folder."""
+    path = tmp_path_factory.mktemp("presets") / "tiny"
+    EQNModel.from_run(tiny_run).save_to_preset(path)
+    return path
+
+
+def test_annotator_from_a_preset_or_a_model_is_the_runs(tiny_run, tiny_preset):
+    texts = _test_texts(tiny_run, "eqn")
+    run = Annotator(tiny_run)
+    for other in (Annotator(str(tiny_preset)), Annotator(EQNModel.from_preset(tiny_preset))):
+        assert (other.stage, other.label_names, other.energy_range) == ("eqn", run.label_names, run.energy_range)
+        assert other.batch_size == run.batch_size and other.tuned_threshold == run.tuned_threshold
+        np.testing.assert_array_equal(other.raw_scores(texts), run.raw_scores(texts))
+        np.testing.assert_array_equal(other.score(texts), _run_scores(tiny_run, "eqn"))
+    with pytest.raises(InputError, match=r"tiny: holds the model of stage 'eqn', not stage='coeqn'"):
+        Annotator(tiny_preset, "coeqn")
+
+
+def test_a_preset_without_a_tuned_threshold_says_so(tiny_run, tmp_path):
+    model = EQNModel.from_run(tiny_run)
+    model.threshold = None
+    model.save_to_preset(tmp_path / "preset")
+    annotator = Annotator(tmp_path / "preset")
+    with pytest.raises(InputError) as err:
+        annotator.tuned_threshold
+    assert str(err.value) == (f"{tmp_path / 'preset'}: no dev-tuned threshold for stage 'eqn' (saved without one); "
+                              "pass a number to threshold")
+    assert annotator.threshold(2.5) == 2.5
+
+
+def test_cli_annotate_from_a_preset_writes_the_runs_bytes(tiny_run, tiny_preset, tmp_path):
+    from eqn_keras.cli import main
+
+    src = tmp_path / "in.csv"
+    texts = _test_texts(tiny_run, "eqn")
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(src, index=False)
+    for model, out in ((tiny_run, "run.csv"), (tiny_preset, "preset.csv")):
+        assert main(["annotate", "--model", str(model), "--input", str(src), "--output", str(tmp_path / out),
+                     "--labels", "--quiet"]) == 0
+    assert (tmp_path / "preset.csv").read_bytes() == (tmp_path / "run.csv").read_bytes()
+    assert len(pd.read_csv(tmp_path / "run.csv")) == len(texts)
+
+
+def test_cli_model_that_is_neither_a_run_nor_a_preset(tmp_path, capsys):
+    from eqn_keras.cli import main
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    for model, why in (("folder", "has neither config.json nor task.json"), ("missing", "does not exist"),
+                       ("file.txt", "is not a folder")):
+        assert main(["annotate", "--model", str(tmp_path / model), "--input", "x.csv", "--output",
+                     str(tmp_path / "o.csv")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"eqn-keras: error: --model {tmp_path / model}: not a run directory nor a preset ({why}); "
+                       "expected the --out of 'eqn-keras train', a folder written by EQNModel.save_to_preset, or a "
+                       "preset handle (hf://..., kaggle://...)"]
+
+
+def test_resume_identity_is_the_presets_content(tiny_run, tiny_preset, tmp_path):
+    """A resumed job's record names a preset by its files' sha256: the same files elsewhere (or saved again) are
+    the same model, other weights are not; a run's stage file keeps its path, size and time."""
+    from eqn_keras.annotate import TableAnnotator
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_preset, copy)
+    original, copied = TableAnnotator(tiny_preset).options(), TableAnnotator(copy).options()
+    assert copied["model"] == str(copy.resolve()) and len(copied["model_sha256"]) == 64
+    assert copied["model_sha256"] == original["model_sha256"]
+    model = EQNModel.from_preset(copy)
+    model.save_to_preset(tmp_path / "again")  # another metadata.json (its date) and model card: the same model
+    assert TableAnnotator(tmp_path / "again").options()["model_sha256"] == original["model_sha256"]
+    kernel = model.head.get_layer("scores").kernel
+    kernel.assign(kernel.numpy() * 1.001)
+    shutil.rmtree(copy)
+    model.save_to_preset(copy)
+    changed = TableAnnotator(copy).options()
+    assert changed["model_sha256"] != original["model_sha256"]
+    assert {k: v for k, v in changed.items() if k != "model_sha256"} == \
+        {k: v for k, v in copied.items() if k != "model_sha256"}
+    in_memory = TableAnnotator(model).options()
+    assert in_memory["model"] == f"EQNModel '{model.name}'"
+    assert in_memory["model_sha256"] != TableAnnotator(EQNModel.from_preset(tiny_preset)).options()["model_sha256"]
+    run = TableAnnotator(tiny_run).options()
+    assert run["model"] == str((tiny_run / "eqn.keras").resolve()) and "model_sha256" not in run
+    assert run["model_size"] == (tiny_run / "eqn.keras").stat().st_size
