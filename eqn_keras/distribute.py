@@ -102,9 +102,13 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> set:
 def inference_precision(requested: str, arch: str, flags: set | None = None) -> str:
     """float32 or bfloat16 for scoring. `auto` picks bfloat16 only for BERT runs on a CPU with native bf16
     matmuls (avx512_bf16 or AMX; measured 1.7x fp32 in benchmarks/bert_speed.md) and no visible accelerator;
-    without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32."""
+    without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32. int8 only
+    when asked: Keras's int8 kernels measured slower than float32 on CPU (benchmarks/results/int8.md)."""
     if requested not in INFERENCE_PRECISIONS:
         raise InputError(Param("precision", requested), f": expected one of {', '.join(INFERENCE_PRECISIONS)}")
+    if requested == "int8" and arch != "bert":
+        raise InputError(Param("precision", requested), f": for BERT runs (it quantizes the transformer's dense "
+                         f"layers); this is a {arch} run")
     if requested != "auto":
         return requested
     if arch != "bert" or accelerators_visible():

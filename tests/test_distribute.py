@@ -112,9 +112,16 @@ def test_jit_auto_is_off_without_accelerators():
     ("auto", "textcnn", {"avx512_bf16"}, "float32"),  # measured for BERT only
     ("float32", "bert", {"avx512_bf16"}, "float32"),
     ("bfloat16", "ann", set(), "bfloat16"),
+    ("int8", "bert", {"avx512_vnni"}, "int8"),
+    ("auto", "bert", {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_int8"}, "bfloat16"),  # int8: never auto
 ])
 def test_inference_precision(requested, arch, flags, expected):
     assert inference_precision(requested, arch, flags) == expected
+
+
+def test_int8_is_for_bert_runs():
+    with pytest.raises(InputError, match="precision='int8': for BERT runs .*this is a textcnn run"):
+        inference_precision("int8", "textcnn", set())
 
 
 def test_inference_precision_rejects_unknown_values():
