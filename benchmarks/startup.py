@@ -64,8 +64,10 @@ PHASES = [("interpreter", "spawn", "child_started", "Python start-up (interprete
 
 def phase_child(marks_path: str, argv: list) -> int:
     marks = {"child_started": CHILD_STARTED}
-    from eqn_keras import annotate, cli  # what `eqn-keras annotate` imports before it loads the model
+    from eqn_keras import cli
 
+    with cli.kept_out(getattr(cli, "UNUSED_BY_ANNOTATE", ())):  # as `cli.cmd_annotate` imports it
+        from eqn_keras import annotate  # what `eqn-keras annotate` imports before it loads the model
     marks["imported"] = time.time()
     annotator_class = annotate.Annotator
     init, raw_scores = annotator_class.__init__, annotator_class.raw_scores
