@@ -46,7 +46,8 @@ from common import (  # noqa: E402
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "startup"
 TEXT = "Shares of the bank rallied after it beat profit forecasts for the quarter."
 # packages `eqn-keras annotate` has no use for: the ones a trimmed import should not load
-UNUSED = ("matplotlib", "sklearn", "scipy", "kagglehub", "tensorflow_datasets", "tensorboard", "jax", "torch")
+UNUSED = ("matplotlib", "sklearn", "scipy", "kagglehub", "IPython", "tensorflow_datasets", "tensorboard", "jax",
+          "torch")
 UNUSED_BY_TOKEN_RUNS = ("keras_hub", "tensorflow_text")  # BERT runs need them (the backbone, the WordPiece op)
 PHASES = [("interpreter", "spawn", "child_started", "Python start-up (interpreter, site)"),
           ("imports", "child_started", "imported", "import eqn_keras.annotate: TensorFlow, Keras, pandas"),
@@ -210,7 +211,8 @@ def _energy_range(config: dict):
 
 
 def commands(args, work: Path) -> dict:
-    """{name: (label, argv, kind)}: kind 'e2e' (timed end to end), 'phases' (the phase child)."""
+    """{name: (label, argv, kind[, env])}: kind 'e2e' (timed end to end), 'phases' (the phase child); env: what
+    the command's environment changes (--compare-with's PYTHONPATH)."""
     source = work / "one.csv"
     import pandas as pd
 
@@ -228,6 +230,16 @@ def commands(args, work: Path) -> dict:
                                  [sys.executable, str(Path(__file__).resolve()), "--phase-child",
                                   str(work / f"marks-{arch}.json"), "--", *annotate, "--output",
                                   str(work / f"{arch}-phases.csv")], "phases")
+    if args.compare_with:  # the same command lines on another checkout of eqn_keras (e.g. before a change)
+        tree = Path(args.compare_with).resolve()
+        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or str(tree)
+        for name in [n for n in out if n.startswith("ours-")]:
+            label, argv, _ = out[name]
+            argv = list(argv)
+            argv[argv.index("--output") + 1] = str(work / f"{name}-compare.csv")
+            out[f"compare-{name[5:]}"] = (f"{label.replace('ours:', 'ours at ' + commit + ':')}", argv, "e2e",
+                                          {"PYTHONPATH": str(tree)})
     if args.bert is not None and args.peer_python:
         checkpoint, head = bert_peer_inputs(Path(args.bert), work)
         out["peer"] = ("peer: PyTorch + transformers loop, float32 (benchmarks/peer_torch.py)",
@@ -245,11 +257,12 @@ def measure(args) -> dict:
         plan = commands(args, work)
         runs = {name: [] for name in plan}
         for repeat in range(args.repeats):
-            for name, (_, argv, kind) in plan.items():
+            for name, (_, argv, kind, *extra) in plan.items():
                 if runs[name] and "error" in runs[name][-1]:
                     continue
                 print(f"[startup] {name} {repeat + 1}/{args.repeats}", file=sys.stderr, flush=True)
-                result = run_timed(argv, env, work / f"{name}-{repeat}.log", args.timeout)
+                result = run_timed(argv, dict(env, **(extra[0] if extra else {})), work / f"{name}-{repeat}.log",
+                                   args.timeout)
                 if kind == "phases" and "error" not in result:
                     marks = json.loads((work / f"marks-{name.split('-', 1)[1]}.json").read_text())
                     marks.update(spawn=result["spawn"], exit=result["exit"])
@@ -260,12 +273,12 @@ def measure(args) -> dict:
                     print(f"[startup] {name} failed:\n{result['log']}", file=sys.stderr, flush=True)
                 runs[name].append(result)
         imports = {}
-        for name, (_, argv, kind) in plan.items():
-            if kind == "e2e":
+        for name, (_, argv, kind, *extra) in plan.items():
+            if kind == "e2e" and not extra:
                 print(f"[startup] {name}: -X importtime", file=sys.stderr, flush=True)
                 imports[name] = import_profile(argv, env, work / f"{name}-importtime.log", args.timeout)
     rows = []
-    for name, (label, argv, kind) in plan.items():
+    for name, (label, argv, kind, *_) in plan.items():
         row = {"name": name, "label": label, "kind": kind, "runs": runs[name]}
         ok = [r for r in runs[name] if "error" not in r]
         if ok and len(ok) == len(runs[name]):
@@ -340,16 +353,18 @@ def render_markdown(report: dict) -> str:
     lines.append(md_table(header, table))
     lines += ["", "## Imports", "",
               "From one `python -X importtime` run of each command line: the heaviest top-level packages (the "
-              "cumulative time of their outermost imports; a package imported by another one counts in both) and "
-              "which packages annotating has no use for were imported.", ""]
+              "cumulative time of their outermost imports; a package imported by another one counts in both). "
+              "The last column lists the packages annotating has no use for (" + ", ".join(UNUSED) + "; and "
+              "for token-model runs " + ", ".join(UNUSED_BY_TOKEN_RUNS) + ") that the phase child found in "
+              "`sys.modules` after the command.", ""]
     table = []
     for r in report["rows"]:
         info = r.get("imports")
         if not info or "error" in info:
             continue
         heavy = sorted(info["packages"].items(), key=lambda kv: -kv[1]["s"])[:8]
-        extra = [f"{m} ({info['packages'][m]['s']:.2f} s, via {info['packages'][m]['first_imported_by'] or 'the top'})"
-                 for m in unused(r["name"]) if m in info["packages"]]
+        child = rows.get(r["name"].replace("ours-", "phases-"), {})
+        extra = [f"{m} ({info['packages'].get(m, {}).get('s', 0.0):.2f} s)" for m in child.get("unused_imported", [])]
         table.append([r["label"], f"{info['total_s']:.2f}", ", ".join(f"{k} {v['s']:.2f}" for k, v in heavy),
                       "—" if r["name"] == "peer" else "; ".join(extra) or "none"])
     lines.append(md_table(["command line", "imports s", "heaviest packages (s)", "unused packages imported"], table))
@@ -362,6 +377,9 @@ def parse_args(argv):
     p.add_argument("--bert", help="a finished BERT run directory; the peer runs on its checkpoint and head")
     p.add_argument("--peer-python", help="Python that has torch and transformers (benchmarks/requirements-peer.txt); "
                                          "without it the peer is not measured")
+    p.add_argument("--compare-with", metavar="DIR",
+                   help="also time our command lines with eqn_keras from this checkout (e.g. a git worktree of an "
+                        "earlier commit), alternating with the others")
     p.add_argument("--flags", help="extra flags for our command lines, e.g. '--precision float32'")
     p.add_argument("--repeats", type=int, default=5, help="alternating runs of each command line")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per process")

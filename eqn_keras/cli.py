@@ -139,10 +139,10 @@ def cmd_export(args) -> int:
 
 # Installed packages that TensorFlow, Keras and keras-hub import when present, for features annotating never
 # uses: scikit-learn (keras.wrappers), matplotlib (keras.visualization), SciPy (sparse inputs of TensorFlow's
-# legacy tf.keras, scikit-learn), kagglehub (keras-hub's preset downloads). Each import is optional in them (a
-# try/except ImportError); kept out, they save about 1.5 s of every `eqn-keras annotate` on a 2-core CPU
-# (benchmarks/results/startup.md).
-UNUSED_BY_ANNOTATE = ("sklearn", "matplotlib", "scipy", "kagglehub")
+# legacy tf.keras, scikit-learn), kagglehub (keras-hub's preset downloads), IPython (Keras's notebook display of
+# saved files). Each import is optional in them (a try/except ImportError); kept out, they save seconds of every
+# `eqn-keras annotate` on a 2-core CPU (benchmarks/results/startup.md).
+UNUSED_BY_ANNOTATE = ("sklearn", "matplotlib", "scipy", "kagglehub", "IPython")
 
 
 @contextlib.contextmanager

@@ -260,7 +260,7 @@ def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
 
 def test_annotate_does_not_import_what_it_does_not_use(tiny_run, tmp_path):
     """`eqn-keras annotate` keeps out the packages TensorFlow and Keras import only when installed (scikit-learn,
-    matplotlib, SciPy, kagglehub): a fresh process annotates without importing any of them, and they import as
+    matplotlib, SciPy, kagglehub, IPython): a fresh process annotates without importing any of them, and they import as
     usual after the command."""
     import subprocess
     import sys
