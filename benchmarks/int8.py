@@ -167,11 +167,12 @@ def measure_cli(args, data: dict) -> list:
         save_head_npz(split_text_model(model)[1], list(splits.label_names), work / "head.npz",
                       *(energy_range(config) or (0.0, 1.0)))
         commands = {}
-        for precision in ("float32", "int8"):
-            commands[f"ours {precision}"] = [sys.executable, "-m", "eqn_keras", "annotate", "--model", str(args.run),
-                                             "--input", str(source), "--output", str(work / f"{precision}.csv"),
-                                             "--quiet", "--overwrite", "--precision", precision, "--jit-compile", "off",
-                                             "--stage", stage]
+        for precision, jit in (("float32", "off"), ("int8", "off"), ("int8", "auto")):
+            name = f"ours {precision}" + (", --jit-compile auto (XLA)" if jit == "auto" else "")
+            commands[name] = [sys.executable, "-m", "eqn_keras", "annotate", "--model", str(args.run),
+                              "--input", str(source), "--output", str(work / f"{precision}-{jit}.csv"),
+                              "--quiet", "--overwrite", "--precision", precision, "--jit-compile", jit,
+                              "--stage", stage]
         commands["peer float32"] = [args.peer_python, str(ROOT / "benchmarks" / "peer_torch.py"), "--checkpoint",
                                     config["bert_preset"], "--head", str(work / "head.npz"), "--input", str(source),
                                     "--output", str(work / "peer.csv")]
@@ -230,7 +231,8 @@ def render_markdown(report: dict) -> str:
     if cli:
         lines += ["", "## End to end (`eqn-keras annotate` against the PyTorch loop)", "",
                   "Each command line a fresh process annotating the test texts from a CSV (imports, model load, "
-                  "tokenization, scoring, writing), alternating; median wall time.", ""]
+                  "tokenization, scoring, writing), alternating; median wall time. Ours with `--jit-compile off` "
+                  "unless the row says otherwise.", ""]
         peer = next((r for r in cli if r["name"].startswith("peer") and "error" not in r), None)
         table = []
         for r in cli:

@@ -150,12 +150,13 @@ class AnnotateOptions(OptionsMixin):
         "auto", "what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native bf16 "
                 "matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by bf16 rounding "
                 "(docs/bert.md), float32 reproduces the run's own scores; int8 (BERT runs) = Keras's int8 "
-                "quantization of the transformer's dense layers, never chosen by auto (benchmarks/results/int8.md: "
-                "slower than float32 on CPU, energies off by more than bf16 rounding)",
+                "quantization of the transformer's dense layers, scored through XLA under --jit-compile auto; "
+                "never chosen by auto: its energies differ from float32 by far more than bf16's "
+                "(benchmarks/results/int8.md)",
         beam=("auto", "float32"), choices=INFERENCE_PRECISIONS)
     jit_compile: str = option(
-        "auto", "score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for float32 BERT "
-                f"runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then scores "
+        "auto", "score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for int8 and for "
+                f"float32 BERT runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then scores "
                 "faster; energies differ from off by float round-off)",
         beam=("auto", "off"), choices=JIT_MODES)
     shard: str | None = option(

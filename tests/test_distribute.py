@@ -134,6 +134,9 @@ def test_inference_precision_rejects_unknown_values():
     ("auto", "bert", "float32", XLA_MIN_ROWS - 1, False),  # the compilation would not pay for itself
     ("auto", "bert", "float32", None, False),  # size unknown
     ("auto", "bert", "bfloat16", 10**6, False),  # XLA made bf16 slower on CPU
+    ("auto", "bert", "int8", 1, True),  # Keras's int8 layers: several times slower than float32 without XLA
+    ("auto", "bert", "int8", None, True),
+    ("off", "bert", "int8", 10**6, False),
     ("auto", "textcnn", "float32", 10**6, False),  # measured for BERT only
     ("on", "ann", "bfloat16", 1, True),
     ("off", "bert", "float32", 10**6, False),
