@@ -334,7 +334,8 @@ def run_config(cfg: Config, args, work: Path) -> dict:
 # Report
 
 
-CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")  # what decides the bf16 kernels' speed
+# what decides the speed of the bf16 kernels (avx512_bf16, amx_bf16) and of the int8 ones (the VNNI dot products)
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def cpu_features() -> dict:
@@ -495,8 +496,8 @@ def render_markdown(report: dict) -> str:
         f"- Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['cpu_model']}; GPU visible to TensorFlow: {gpu}; "
         f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}",
     ]
-    if "cpu_features" in report:
-        lines[-1] += f"; CPU features: {describe_features(report['cpu_features'])}"
+    lines[-1] += "; CPU features: " + (describe_features(report["cpu_features"]) if report.get("cpu_features")
+                                       else "not recorded by this run")
     if report["configs"]:  # what the annotate and train tables measured (a `--tasks cli` run has neither)
         lines += tables_header(report)
     lines += ["", "## Annotation", ""]
@@ -675,15 +676,20 @@ def make_cli_run(data: dict, texts, work: Path, seed: int) -> tuple:
         "config": {"arch": "bert", "head": "eqn", "min_value": 0.0, "max_value": 10.0, "seq_len": 150},
         "stages": ["eqn"], "dataset": {"name": data["annotate_data"], "label_names": names, "multi_label": True},
         "arch_config": arch_cfg, "bert_preset": data["preset"]}))
+    save_head_npz(core, names, work / "cli_head.npz")
+    return run, names
+
+
+def save_head_npz(core, names, path, low: float = 0.0, high: float = 10.0) -> None:
+    """The EQN head of a BERT core model as the peer reads it (Dense-ReLU, linear, x scale + offset, clipped)."""
     head = core.get_layer("eqn_head")
     dense, scores = head.get_layer("dense"), head.get_layer("scores")
     scale, offset = 1.0, 0.0
     if any(layer.name == "energy" for layer in head.layers):
         scale, offset = float(head.get_layer("energy").scale), float(head.get_layer("energy").offset)
-    np.savez(work / "cli_head.npz", dense_kernel=np.asarray(dense.kernel), dense_bias=np.asarray(dense.bias),
+    np.savez(path, dense_kernel=np.asarray(dense.kernel), dense_bias=np.asarray(dense.bias),
              scores_kernel=np.asarray(scores.kernel), scores_bias=np.asarray(scores.bias), scale=scale, offset=offset,
-             low=0.0, high=10.0, label_names=np.array(names))
-    return run, names
+             low=low, high=high, label_names=np.array(names))
 
 
 def timed_process(argv, env, timeout, log_path: Path) -> dict:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import signal
 import sys
-from pathlib import Path
 
 from .options import positive_int
 
@@ -137,12 +137,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+# Installed packages that TensorFlow, Keras and keras-hub import when present, for features annotating never
+# uses: scikit-learn (keras.wrappers), matplotlib (keras.visualization), SciPy (sparse inputs of TensorFlow's
+# legacy tf.keras, scikit-learn), kagglehub (keras-hub's preset downloads), IPython (Keras's notebook display of
+# saved files). Each import is optional in them (a try/except ImportError); kept out, they save seconds of every
+# `eqn-keras annotate` on a 2-core CPU (benchmarks/results/startup.md).
+UNUSED_BY_ANNOTATE = ("sklearn", "matplotlib", "scipy", "kagglehub", "IPython")
+
+
+@contextlib.contextmanager
+def kept_out(packages):
+    """While the block runs, `import` of each of `packages` not imported yet fails with ImportError (Python's
+    own mechanism: a None entry in sys.modules), so the libraries that import them optionally go on without;
+    afterwards they import as usual. Packages already imported are left alone."""
+    blocked = [name for name in packages if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 def cmd_annotate(args) -> int:
-    from .annotate import annotate_file
     from .options import AnnotateOptions, from_namespace
 
-    done = annotate_file(args.model, args.input_path, args.output_path,
-                         options=from_namespace(AnnotateOptions, args))
+    with kept_out(UNUSED_BY_ANNOTATE):
+        from .annotate import annotate_file
+
+        done = annotate_file(args.model, args.input_path, args.output_path,
+                             options=from_namespace(AnnotateOptions, args))
     print(f"annotated {done.rows} texts -> {args.output_path} ({done.precision}{', XLA' if done.jit_compile else ''})")
     if done.skipped_path is not None:
         print(f"skipped {done.skipped} rows -> {done.skipped_path}")

@@ -70,9 +70,13 @@ def resolve_jit(jit_compile: str) -> bool:
 def inference_jit(requested: str, arch: str, precision: str, rows=None) -> bool:
     """Whether scoring compiles with XLA. `auto`: where a GPU or TPU is visible; on CPU only for float32 BERT runs
     over at least XLA_MIN_ROWS texts, where the compilation pays for itself (`rows`: a count or a function giving
-    it, called only then; None = unknown = off). bfloat16 stays off on CPU: XLA made it slower there."""
+    it, called only then; None = unknown = off). bfloat16 stays off on CPU: XLA made it slower there. int8 is
+    always on: Keras's int8 layers, run op by op, score several times slower than float32, and compiled by XLA
+    faster (benchmarks/results/int8.md)."""
     if requested != "auto" or accelerators_visible():
         return resolve_jit(requested)  # on / off as given; auto on an accelerator; anything else refused
+    if arch == "bert" and precision == "int8":
+        return True
     if arch != "bert" or precision != "float32":
         return False
     rows = rows() if callable(rows) else rows
@@ -102,9 +106,13 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> set:
 def inference_precision(requested: str, arch: str, flags: set | None = None) -> str:
     """float32 or bfloat16 for scoring. `auto` picks bfloat16 only for BERT runs on a CPU with native bf16
     matmuls (avx512_bf16 or AMX; measured 1.7x fp32 in benchmarks/bert_speed.md) and no visible accelerator;
-    without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32."""
+    without those instructions bf16 is emulated and runs far slower than fp32, so it stays float32. int8 only
+    when asked: its energies differ from float32 by far more than bf16's (benchmarks/results/int8.md)."""
     if requested not in INFERENCE_PRECISIONS:
         raise InputError(Param("precision", requested), f": expected one of {', '.join(INFERENCE_PRECISIONS)}")
+    if requested == "int8" and arch != "bert":
+        raise InputError(Param("precision", requested), f": for BERT runs (it quantizes the transformer's dense "
+                         f"layers); this is a {arch} run")
     if requested != "auto":
         return requested
     if arch != "bert" or accelerators_visible():

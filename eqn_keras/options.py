@@ -39,7 +39,7 @@ JIT_MODES = ("auto", "on", "off")
 # On CPU, XLA compiles the BERT forward pass once per batch shape (widths padded to multiples of 8), then scores
 # faster: benchmarks/bert_speed.md's cli table has XLA losing on 5,427 texts and winning on 43,410.
 XLA_MIN_ROWS = 10_000
-INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 BAD_ROW_POLICIES = ("error", "skip")  # what annotating does with a row it cannot read
 CHUNK_SIZE = 10_000  # records per chunk by default: a few MB in memory, few enough chunks to add little time
 SEQ_LEN = 150  # tokens per text the token models read (longer texts are cut)
@@ -153,11 +153,14 @@ class AnnotateOptions(OptionsMixin):
     precision: str = option(
         "auto", "what the model computes in: auto (default) = bfloat16 for BERT runs on a CPU with native bf16 "
                 "matmuls (avx512_bf16 or AMX), else float32; bfloat16 energies differ from float32 by bf16 rounding "
-                "(docs/bert.md), float32 reproduces the run's own scores",
+                "(docs/bert.md), float32 reproduces the run's own scores; int8 (BERT runs) = Keras's int8 "
+                "quantization of the transformer's dense layers, scored through XLA under --jit-compile auto; "
+                "never chosen by auto: its energies differ from float32 by far more than bf16's "
+                "(benchmarks/results/int8.md)",
         beam=("auto", "float32"), choices=INFERENCE_PRECISIONS)
     jit_compile: str = option(
-        "auto", "score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for float32 BERT "
-                f"runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then scores "
+        "auto", "score through XLA: auto (default) = on where a GPU/TPU is visible, and on CPU for int8 and for "
+                f"float32 BERT runs over {XLA_MIN_ROWS:,}+ rows (XLA compiles per batch shape for a few seconds, then scores "
                 "faster; energies differ from off by float round-off)",
         beam=("auto", "off"), choices=JIT_MODES)
     shard: str | None = option(

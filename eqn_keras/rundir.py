@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import subprocess
+import warnings
 import weakref
 from pathlib import Path
 
@@ -92,35 +93,45 @@ def _scorer(core: keras.Model):
 
 
 def with_precision(core: keras.Model, precision: str = "float32") -> keras.Model:
-    """`core` scoring in `precision`: for bfloat16, the same model rebuilt under Keras's mixed_bfloat16 policy
-    with the same (float32) weights; the head's output layers stay float32, so energies come out float32."""
+    """`core` set to score in `precision`, in place (no copy: a copy rebuilds the model, seconds of every
+    annotate run), and returned. bfloat16: every float32 layer computes under Keras's mixed_bfloat16 policy
+    with its float32 weights, except the head's output layers (FLOAT32_LAYERS), so energies come out float32.
+    int8: Keras's int8 quantization (`Layer.quantize`: int8 kernels with per-channel scales, inputs quantized
+    per token on the fly) of the dense layers outside the head (`INT8_LAYERS`), a model TF Serving can serve
+    as exported; the head stays float32."""
     if precision == "float32":
         return core
-    if precision != "bfloat16":
-        raise ValueError(f"precision {precision}: expected float32 or bfloat16")
-    config = keras.saving.serialize_keras_object(core)
-    _mixed_policies(config, "mixed_bfloat16")
-    clone = keras.saving.deserialize_keras_object(config)
-    clone.set_weights(core.get_weights())
-    return clone
+    _SCORERS.pop(core, None)  # traced in the old precision
+    if precision == "bfloat16":
+        for layer in _float_layers(core):
+            layer.dtype_policy = "mixed_bfloat16"
+        return core
+    if precision == "int8":
+        targets = {id(layer) for layer in int8_layers(core)}
+        if not targets:
+            raise ValueError(f"precision int8: {core.name} has no dense layers outside its head to quantize")
+        with warnings.catch_warnings():  # "Layer Add does not have a `quantize` method": the layers it skips
+            warnings.simplefilter("ignore", UserWarning)
+            core.quantize("int8", filters=lambda layer: id(layer) in targets)
+        return core
+    raise ValueError(f"precision {precision}: expected float32, bfloat16 or int8")
 
 
-def _mixed_policies(config, policy: str) -> None:
-    """Every float32 dtype policy in a serialized model set to `policy`, except in FLOAT32_LAYERS."""
-    if isinstance(config, list):
-        for item in config:
-            _mixed_policies(item, policy)
-        return
-    if not isinstance(config, dict):
-        return
-    inner = config.get("config")
-    if isinstance(inner, dict) and inner.get("name") in FLOAT32_LAYERS:
-        return
-    dtype = inner.get("dtype") if isinstance(inner, dict) else None
-    if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy" and dtype["config"]["name"] == "float32":
-        inner["dtype"] = policy
-    for value in config.values():
-        _mixed_policies(value, policy)
+INT8_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense)  # the layers int8 quantizes (the matmuls' weights)
+
+
+def int8_layers(core: keras.Model) -> list:
+    """The layers `with_precision(core, "int8")` quantizes: the dense layers outside the head (a layer whose name
+    ends in `_head`), i.e. a BERT backbone's attention projections, feed-forward layers and pooler."""
+    head = [layer for layer in core.layers if layer.name.endswith("_head")]
+    in_head = {id(x) for h in head for x in h._flatten_layers()}
+    return [layer for layer in core._flatten_layers() if isinstance(layer, INT8_LAYERS) and id(layer) not in in_head]
+
+
+def _float_layers(model: keras.Model) -> list:
+    """The layers of `model` (nested ones included) that compute in float32, except FLOAT32_LAYERS."""
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if layer.dtype_policy.name == "float32" and layer.name not in FLOAT32_LAYERS]
 
 
 def scores_frame(texts, labels, scores, label_names, energy_range=None) -> pd.DataFrame:

@@ -253,6 +253,28 @@ def test_annotate_precision_flag(tiny_run, tmp_path, capsys):
     assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "c"),
                  "--runner", "DirectRunner", "--precision", "bfloat16"]) == 2
     assert "--precision bfloat16: not available with --runner" in capsys.readouterr().err
+    assert main(["annotate", "--model", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "d.csv"),
+                 "--precision", "int8"]) == 2
+    assert "--precision int8: for BERT runs" in capsys.readouterr().err and not (tmp_path / "d.csv").exists()
+
+
+def test_annotate_does_not_import_what_it_does_not_use(tiny_run, tmp_path):
+    """`eqn-keras annotate` keeps out the packages TensorFlow and Keras import only when installed (scikit-learn,
+    matplotlib, SciPy, kagglehub, IPython): a fresh process annotates without importing any of them, and they import as
+    usual after the command."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    code = ("import sys; from eqn_keras.cli import UNUSED_BY_ANNOTATE, main; "
+            f"assert main(['annotate', '--model', {str(tiny_run)!r}, '--input', {str(src)!r}, '--output', "
+            f"{str(tmp_path / 'out.csv')!r}, '--quiet']) == 0; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in UNUSED_BY_ANNOTATE)); "
+            "import sklearn; print('after', sklearn.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-2:] == ["[]", "after sklearn"]
+    assert (tmp_path / "out.csv").is_file()
 
 
 def test_annotate_jit_compile_flag(tiny_run, tmp_path, capsys, monkeypatch, no_op_determinism):

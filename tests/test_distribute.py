@@ -112,9 +112,16 @@ def test_jit_auto_is_off_without_accelerators():
     ("auto", "textcnn", {"avx512_bf16"}, "float32"),  # measured for BERT only
     ("float32", "bert", {"avx512_bf16"}, "float32"),
     ("bfloat16", "ann", set(), "bfloat16"),
+    ("int8", "bert", {"avx512_vnni"}, "int8"),
+    ("auto", "bert", {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_int8"}, "bfloat16"),  # int8: never auto
 ])
 def test_inference_precision(requested, arch, flags, expected):
     assert inference_precision(requested, arch, flags) == expected
+
+
+def test_int8_is_for_bert_runs():
+    with pytest.raises(InputError, match="precision='int8': for BERT runs .*this is a textcnn run"):
+        inference_precision("int8", "textcnn", set())
 
 
 def test_inference_precision_rejects_unknown_values():
@@ -127,6 +134,9 @@ def test_inference_precision_rejects_unknown_values():
     ("auto", "bert", "float32", XLA_MIN_ROWS - 1, False),  # the compilation would not pay for itself
     ("auto", "bert", "float32", None, False),  # size unknown
     ("auto", "bert", "bfloat16", 10**6, False),  # XLA made bf16 slower on CPU
+    ("auto", "bert", "int8", 1, True),  # Keras's int8 layers: several times slower than float32 without XLA
+    ("auto", "bert", "int8", None, True),
+    ("off", "bert", "int8", 10**6, False),
     ("auto", "textcnn", "float32", 10**6, False),  # measured for BERT only
     ("on", "ann", "bfloat16", 1, True),
     ("off", "bert", "float32", 10**6, False),
