@@ -309,9 +309,9 @@ class EQNModel(keras_hub.models.Task):
 
 def summary_metrics(report: dict) -> dict:
     """The scalar metrics of a stage's report (metrics.json) that a model card shows: Table 3 and the summary."""
-    from .metrics import _SUMMARY_KEYS
+    from .options import SUMMARY_KEYS
 
-    keys = ("table3_metric", "table3") + tuple(k for k in _SUMMARY_KEYS if k != "threshold")
+    keys = ("table3_metric", "table3") + tuple(k for k in SUMMARY_KEYS if k != "threshold")
     return {k: report[k] for k in keys if isinstance(report.get(k), (int, float, str)) and report.get(k) is not None}
 
 

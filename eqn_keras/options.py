@@ -276,3 +276,9 @@ class TrainConfig(OptionsMixin):
         if not self.regress_temperature > 0:
             raise InputError(Param("regress_temperature", self.regress_temperature), ": expected a positive number")
         return self.stages or (1 if self.regress_from else 2)
+
+
+# the scalar metrics a stage's summary (and a preset's model card) shows, in order (metrics.LABEL_RULE_SUFFIX: per-label thresholds)
+SUMMARY_KEYS = ("accuracy", "hit_rate", "sample_precision", "sample_recall", "sample_f1", "threshold",
+                "macro_precision", "macro_recall", "macro_f1", "micro_precision", "micro_recall", "micro_f1",
+                "macro_f1_per_label_thresholds", "micro_f1_per_label_thresholds")
