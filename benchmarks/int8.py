@@ -150,8 +150,8 @@ def measure_cli(args, data: dict) -> list:
     """`eqn-keras annotate` (float32, int8) and the PyTorch peer on the run's test texts, end to end."""
     import pandas as pd
 
-    from bert_speed import save_head_npz
-    from startup import run_timed
+    from .bert_speed import save_head_npz
+    from .startup import run_timed
 
     from eqn_keras.datasets import load_dataset
     from eqn_keras.rundir import energy_range, load_run, split_text_model
@@ -194,7 +194,7 @@ def measure_cli(args, data: dict) -> list:
 
 
 def render_markdown(report: dict) -> str:
-    from bert_speed import describe_features
+    from .bert_speed import describe_features
 
     d = report["data"]
     lines = ["# int8 annotation on CPU: `--precision int8` against float32 and bfloat16", "",
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     if args.report:
         print(rewrite_markdown(Path(args.out), render_markdown))
         return 0
-    from bert_speed import cpu_features
+    from .bert_speed import cpu_features
 
     start, date = loadavg(), datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     data = measure_in_process(args)

@@ -192,7 +192,7 @@ def unused(name: str) -> tuple:
 def bert_peer_inputs(run_dir: Path, work: Path) -> tuple:
     """(Hugging Face checkpoint directory, head .npz) for the peer on a BERT run: the run's backbone checkpoint
     (its fine-tuned backbone weights are not exported: start-up does not depend on them) and its EQN head."""
-    from bert_speed import save_head_npz
+    from .bert_speed import save_head_npz
 
     from eqn_keras.rundir import load_run, split_text_model
 
@@ -302,7 +302,7 @@ def measure(args) -> dict:
 
 
 def render_markdown(report: dict) -> str:
-    from bert_speed import describe_features
+    from .bert_speed import describe_features
 
     rows = {r["name"]: r for r in report["rows"]}
     peer = rows.get("peer")
@@ -402,7 +402,7 @@ def main(argv=None) -> int:
         return 0
     import platform
 
-    from bert_speed import cpu_features
+    from .bert_speed import cpu_features
 
     measured = measure(args)
     import keras
