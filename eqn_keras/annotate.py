@@ -49,6 +49,20 @@ def parse_threshold(value):
     return number
 
 
+def energy_frame(raw, label_names, energy_range, h=None, label_h=None, label_sep: str = LABEL_SEP) -> pd.DataFrame:
+    """Raw scores [N, C] as the annotated frame: clipped energies, one column per label name; those whose raw
+    score is below `h` at the range's minimum (eq. 8); with `label_h`, a column `annotated_labels` naming the
+    labels whose raw score is >= `label_h`, joined by `label_sep`."""
+    energies = clip_energies(raw, energy_range)
+    if h is not None:
+        low = energy_range[0] if energy_range else 0.0
+        energies = threshold_annotate(raw, h, shown=energies, fill=low)
+    frame = pd.DataFrame(energies, columns=list(label_names))
+    if label_h is not None:
+        frame[LABELS_COLUMN] = threshold_label_names(raw, label_h, label_names, label_sep)
+    return frame
+
+
 class Annotator:
     """A trained stage's model: `score(texts)` gives energy scores [N, C] with `label_names` columns.
 
@@ -139,15 +153,8 @@ class Annotator:
         (the tuned h when `threshold` is None), joined by `label_sep`.
         """
         h = self.threshold(threshold)
-        energies = clip_energies(raw, self.energy_range)
-        if h is not None:
-            low = self.energy_range[0] if self.energy_range else 0.0
-            energies = threshold_annotate(raw, h, shown=energies, fill=low)
-        frame = pd.DataFrame(energies, columns=self.label_names)
-        if labels:
-            frame[LABELS_COLUMN] = threshold_label_names(raw, self.tuned_threshold if h is None else h,
-                                                         self.label_names, label_sep)
-        return frame
+        label_h = (self.tuned_threshold if h is None else h) if labels else None
+        return energy_frame(raw, self.label_names, self.energy_range, h, label_h, label_sep)
 
 
 def check_columns(columns, text_col: str, label_names, path, labels: bool = False) -> None:

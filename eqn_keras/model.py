@@ -29,13 +29,13 @@ import pandas as pd
 
 from . import bert, compat, heads, layers, optimizers, sequence  # noqa: F401  (register the layers a saved model holds)
 from .fileio import InputError, Param
-from .labels import clip_energies, threshold_annotate, threshold_label_names
+from .annotate import energy_frame
+from .labels import clip_energies
 
 PREDICT_BATCH_SIZE = 256  # texts per forward pass unless models/<arch>.json sets predict_batch_size
 TASK_CONFIG_FILE = "task.json"  # keras-hub's file name for a task's config in a preset
 VOCABULARY_ASSET = "assets/tokenizer/vocabulary.txt"  # where a TextVectorization preset keeps its vocabulary
 MODEL_CARD = "README.md"
-LABELS_COLUMN = "annotated_labels"
 PRESET_METADATA = "metadata.json"  # keras-hub's: versions, parameter count, date saved
 RUN_CONFIG_FILE = "config.json"  # rundir.CONFIG_FILE: what makes a folder a run directory
 
@@ -184,15 +184,8 @@ class EQNModel(keras_hub.models.Task):
         """
         raw = self.raw_scores(texts, batch_size)
         h = self._resolve_threshold(threshold)
-        energies = clip_energies(raw, self.energy_range)
-        if h is not None:
-            low = self.energy_range[0] if self.energy_range else 0.0
-            energies = threshold_annotate(raw, h, shown=energies, fill=low)
-        frame = pd.DataFrame(energies, columns=self.label_names)
-        if labels:
-            h = self._resolve_threshold("tuned") if h is None else h
-            frame[LABELS_COLUMN] = threshold_label_names(raw, h, self.label_names, label_sep)
-        return frame
+        label_h = (self._resolve_threshold("tuned") if h is None else h) if labels else None
+        return energy_frame(raw, self.label_names, self.energy_range, h, label_h, label_sep)
 
     def _resolve_threshold(self, value):
         if value is None:
